@@ -1,0 +1,3 @@
+from dlkit.cli.main import main
+
+main()
