@@ -25,9 +25,9 @@ install-dev: $(DEV_STAMP)
 # Train the offline default example, evaluate it and export it.
 demo: $(STAMP)
 	$(BIN)/dlkit train configs/quickstart.yaml --name quickstart
-	$(BIN)/dlkit evaluate runs/quickstart/latest
-	$(BIN)/dlkit export runs/quickstart/latest
-	$(BIN)/dlkit plot runs/quickstart/latest
+	$(BIN)/dlkit evaluate runs/quickstart
+	$(BIN)/dlkit export runs/quickstart
+	$(BIN)/dlkit plot runs/quickstart
 
 test: $(DEV_STAMP)
 	$(BIN)/ruff check dlkit tests scripts
