@@ -1,0 +1,813 @@
+"""Benchmark dlkit against the hand-written Keras scripts it replaces, on identical work.
+
+Every variant runs in its own fresh process; paired variants alternate (A B, then B A, ...) and each is
+repeated (median of at least 3). Ratios are computed per side-by-side pair and then their median is taken,
+so background load on a shared machine hits both sides of a ratio alike.
+
+Benchmarks (``--only`` takes a comma list of these names):
+
+- ``cnn``, ``mlp``, ``lstm`` (issue items a, b, d, e): ``dlkit train`` of a config vs the hand-written
+  script in ``scripts/bench_baselines/`` doing the same math on the same sizes: whole-process wall time,
+  steady-state images/s (median of the epochs after the first), time from process start to the first
+  training step, and peak RSS (``os.wait4`` of each child).
+- ``cli`` (c): ``dlkit --help``, ``dlkit --version`` and ``dlkit config check`` vs ``python -c "import tensorflow"``.
+- ``latency`` (f): per-sample latency of one trained CNN: Keras ``predict`` vs ``predict_on_batch`` vs a
+  ``tf.function`` call vs TFLite float32 and int8 files (``model.export(format="litert")``).
+- ``monitor``: ``dlkit train`` with ``training.gradient_monitor`` on vs off (issue target: < 3 % cost).
+- ``bf16``: ``dlkit train`` at batch 256 with ``training.precision`` ``mixed_bfloat16`` vs ``float32``.
+
+Writes ``BENCHMARKS.md`` and ``benchmarks.json`` into ``--out-dir`` (default: the repository root).
+Usage: ``.venv/bin/python scripts/bench.py [--quick] [--repeats N] [--only cnn,cli,...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BASELINES = Path(__file__).resolve().parent / "bench_baselines"
+BENCHMARKS = ("cnn", "mlp", "lstm", "cli", "latency", "monitor", "bf16")
+
+# The same model, written once as a dlkit config and once by hand in bench_baselines/<name>.py.
+# Sizes: (samples, epochs) for a full run and for --quick.
+TRAIN_CASES: dict[str, dict[str, Any]] = {
+    "cnn": {
+        "title": "Seed CNN (32x32x3 images, 10 classes)",
+        "sizes": {"full": (8192, 3), "quick": (256, 2)},
+        "input_shape": [32, 32, 3],
+        "preprocessing": [{"type": "Rescaling", "scale": 1.0 / 255}],
+        "layers": [
+            {"type": "Conv2D", "filters": 32, "kernel_size": 3, "activation": "relu"},
+            {"type": "MaxPooling2D", "pool_size": 2},
+            {"type": "Conv2D", "filters": 64, "kernel_size": 3, "activation": "relu"},
+            {"type": "MaxPooling2D", "pool_size": 2},
+            "Flatten",
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
+    },
+    "mlp": {
+        "title": "MLP (32 tabular features, 10 classes)",
+        "sizes": {"full": (32768, 3), "quick": (512, 2)},
+        "input_shape": [32],
+        "preprocessing": [],
+        "layers": [
+            {"type": "Dense", "units": 128, "activation": "relu"},
+            {"type": "Dense", "units": 64, "activation": "relu"},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
+    },
+    "lstm": {
+        "title": "LSTM (40 steps x 16 features, 10 classes)",
+        "sizes": {"full": (4096, 3), "quick": (128, 2)},
+        "input_shape": [40, 16],
+        "preprocessing": [],
+        "layers": [
+            {"type": "LSTM", "units": 64},
+            {"type": "Dense", "units": 10, "activation": "softmax"},
+        ],
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Running one child process
+
+
+@dataclass
+class ProcRun:
+    """One finished child process: what ran, how long, how much memory, and where its output went."""
+
+    label: str
+    cmd: list[str]
+    returncode: int
+    wall_s: float
+    peak_rss_mb: float
+    start_time: float  # time.time() just before the process was started
+    log: str
+    stdout: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def child_env() -> dict[str, str]:
+    """The environment every child gets (identical for dlkit and the baselines)."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("NO_COLOR", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_process(label: str, cmd: Sequence[str], log: Path, cwd: Path | None = None) -> ProcRun:
+    """Run ``cmd`` to completion; measure its wall time and peak RSS (``os.wait4`` gives this child's own).
+
+    stdout is kept (small: ``--json`` output), stderr goes to ``log``.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out_path = log.with_suffix(".stdout")
+    with open(log, "wb") as err, open(out_path, "wb") as out:
+        start_time = time.time()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=child_env(), cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen so it does not wait again
+    return ProcRun(
+        label=label,
+        cmd=list(cmd),
+        returncode=proc.returncode,
+        wall_s=wall,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        start_time=start_time,
+        log=str(log),
+        stdout=out_path.read_text(encoding="utf-8", errors="replace"),
+    )
+
+
+def dlkit_cmd() -> list[str]:
+    """How a user runs dlkit from this environment: the console script beside this Python."""
+    script = Path(sys.executable).parent / "dlkit"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("dlkit")
+    return [found] if found else [sys.executable, "-m", "dlkit"]
+
+
+def log_tail(path: str, lines: int = 8) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    """Median of the values that are not None; None when there are none."""
+    kept = [v for v in values if v is not None]
+    return statistics.median(kept) if kept else None
+
+
+def steady_state(per_epoch: Sequence[float]) -> float | None:
+    """Median of the per-epoch figures after the first (the first includes tracing); the only one if just one."""
+    if not per_epoch:
+        return None
+    return median(per_epoch[1:] if len(per_epoch) > 1 else per_epoch)
+
+
+def ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den == 0:
+        return None
+    return num / den
+
+
+def alternate(pair: tuple[str, str], repeats: int) -> list[str]:
+    """A B, B A, A B, ...: each side of a pair goes first equally often."""
+    order: list[str] = []
+    for r in range(repeats):
+        order.extend(pair if r % 2 == 0 else pair[::-1])
+    return order
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading back what each side recorded
+
+
+def read_baseline_timing(path: Path, start_time: float) -> dict[str, Any]:
+    """The baseline's BenchTimer JSON -> per-epoch samples/s and seconds from process start to the first step."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    first = data.get("first_step_time")
+    return {
+        "samples_per_second": list(data.get("samples_per_second", [])),
+        "epoch_seconds": list(data.get("epoch_seconds", [])),
+        "first_step_s": (first - start_time) if first else None,
+    }
+
+
+_SPS_COLUMNS = ("samples_per_second", "samples_per_s", "samples_per_sec", "throughput", "images_per_second")
+_TIME_COLUMNS = ("epoch_time_s", "epoch_seconds", "epoch_time", "time_s", "seconds", "duration_s", "time")
+
+
+def read_metrics_csv(path: Path, samples: int) -> dict[str, list[float]]:
+    """dlkit's metrics.csv -> per-epoch samples/s (from its own column, or samples / epoch time)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return {"samples_per_second": [], "epoch_seconds": []}
+    columns = rows[0].keys()
+    sps_col = next((c for c in _SPS_COLUMNS if c in columns), None)
+    time_col = next((c for c in _TIME_COLUMNS if c in columns), None)
+    seconds = [float(r[time_col]) for r in rows if r.get(time_col)] if time_col else []
+    from_col = [float(r[sps_col]) for r in rows if r.get(sps_col)] if sps_col else []
+    sps = from_col or [samples / s for s in seconds if s > 0]
+    return {"samples_per_second": sps, "epoch_seconds": seconds}
+
+
+def _timestamp(value: Any) -> float | None:
+    """A run.json time (epoch seconds or ISO 8601) -> epoch seconds."""
+    if isinstance(value, int | float) and value > 1e9:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+_FIRST_STEP_KEYS = ("first_step_at", "first_step", "first_batch_at", "first_train_step_at", "first_step_time")
+
+
+def read_dlkit_first_step(run_json: Path, start_time: float) -> float | None:
+    """Seconds from process start to dlkit's first training step, from the timestamp run.json records."""
+    try:
+        data = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    timings = data.get("timings") or {}
+    for key in _FIRST_STEP_KEYS:
+        stamp = _timestamp(timings.get(key, data.get(key)))
+        if stamp is not None:
+            return stamp - start_time
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Configs
+
+
+def case_config(case: str, samples: int, epochs: int, **training: Any) -> dict[str, Any]:
+    """The dlkit config doing the same math as ``bench_baselines/<case>.py``: no validation, no extras."""
+    spec = TRAIN_CASES[case]
+    batch_size = training.pop("batch_size", 32)
+    optimizer = training.pop("optimizer", "adam")
+    return {
+        "name": f"bench-{case}",
+        "seed": 42,
+        "data": {
+            "source": "synthetic",
+            "samples": samples,
+            "validation_split": 0.0,
+            "batch_size": batch_size,
+            "preprocessing": spec["preprocessing"],
+        },
+        "model": {"input_shape": spec["input_shape"], "layers": spec["layers"]},
+        "optimizer": optimizer,
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+        "training": {"epochs": epochs, **training},
+    }
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    """Write a config as YAML (JSON is valid YAML; keeps this script free of a YAML dependency)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The benchmarks
+
+
+class Bench:
+    """Holds the options, the work folder and every result; one method per benchmark."""
+
+    def __init__(self, work: Path, repeats: int, quick: bool, say: Callable[[str], None]) -> None:
+        self.work = work
+        self.repeats = repeats
+        self.quick = quick
+        self.say = say
+        self.runs: list[dict[str, Any]] = []
+        self.results: dict[str, Any] = {}
+        self.failures: list[str] = []
+        self._counter = 0
+
+    def _log(self, label: str) -> Path:
+        self._counter += 1
+        return self.work / "logs" / f"{self._counter:03d}-{label}.log"
+
+    def _record(self, run: ProcRun) -> ProcRun:
+        self.runs.append(asdict(run))
+        status = "ok" if run.ok else f"FAILED (exit {run.returncode}, log {run.log})"
+        self.say(f"  {run.label:<28} {run.wall_s:7.2f} s  {run.peak_rss_mb:7.0f} MiB  {status}")
+        if not run.ok:
+            self.failures.append(f"{run.label}: exit {run.returncode}\n{log_tail(run.log)}")
+        return run
+
+    # -- one training run on each side -------------------------------------------------------------------------
+
+    def dlkit_train(self, label: str, config: dict[str, Any]) -> ProcRun:
+        cfg = write_config(self.work / "configs" / f"{label}.yaml", config)
+        runs_dir = self.work / "runs"
+        cmd = [*dlkit_cmd(), "train", str(cfg), "--runs-dir", str(runs_dir), "--json"]
+        run = self._record(run_process(label, cmd, self._log(label), cwd=self.work))
+        if not run.ok:
+            return run
+        run_dir = self._run_dir(run, runs_dir / config["name"])
+        if run_dir is None:
+            self.failures.append(f"{label}: could not find the run folder")
+            return run
+        samples = config["data"]["samples"]
+        timing = read_metrics_csv(run_dir / "metrics.csv", samples) if (run_dir / "metrics.csv").exists() else {}
+        timing["first_step_s"] = read_dlkit_first_step(run_dir / "run.json", run.start_time)
+        timing["run_dir"] = str(run_dir)
+        run.extra.update(timing)
+        self.runs[-1]["extra"] = run.extra
+        return run
+
+    @staticmethod
+    def _run_dir(run: ProcRun, name_dir: Path) -> Path | None:
+        try:
+            return Path(json.loads(run.stdout)["run_dir"])
+        except (ValueError, KeyError, TypeError):
+            numbered = sorted(p for p in name_dir.glob("*") if p.is_dir()) if name_dir.exists() else []
+            return numbered[-1] if numbered else None
+
+    def baseline_train(self, label: str, case: str, samples: int, epochs: int) -> ProcRun:
+        timing_path = self.work / "timing" / f"{label}-{self._counter + 1:03d}.json"
+        timing_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, str(BASELINES / f"{case}.py"), "--samples", str(samples), "--epochs", str(epochs)]
+        cmd += ["--timing-out", str(timing_path)]
+        run = self._record(run_process(label, cmd, self._log(label), cwd=self.work))
+        if run.ok and timing_path.exists():
+            run.extra.update(read_baseline_timing(timing_path, run.start_time))
+            self.runs[-1]["extra"] = run.extra
+        return run
+
+    # -- a, b, d, e: dlkit train vs the hand-written script ----------------------------------------------------
+
+    def train_case(self, case: str) -> None:
+        samples, epochs = TRAIN_CASES[case]["sizes"]["quick" if self.quick else "full"]
+        self.say(f"{case}: dlkit train vs bench_baselines/{case}.py, {samples} samples, {epochs} epochs, batch 32")
+        config = case_config(case, samples, epochs)
+        sides: dict[str, list[ProcRun]] = {"dlkit": [], "keras": []}
+        for side in alternate(("dlkit", "keras"), self.repeats):
+            label = f"{case}-{side}"
+            if side == "dlkit":
+                sides[side].append(self.dlkit_train(label, config))
+            else:
+                sides[side].append(self.baseline_train(label, case, samples, epochs))
+        self.results[case] = summarize_pairs(sides["dlkit"], sides["keras"]) | {
+            "title": TRAIN_CASES[case]["title"],
+            "samples": samples,
+            "epochs": epochs,
+            "batch_size": 32,
+        }
+
+    # -- monitor and bf16: dlkit vs dlkit ----------------------------------------------------------------------
+
+    def dlkit_pair(self, key: str, a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], note: str) -> None:
+        sides: dict[str, list[ProcRun]] = {a[0]: [], b[0]: []}
+        configs = dict([a, b])
+        for side in alternate((a[0], b[0]), self.repeats):
+            sides[side].append(self.dlkit_train(f"{key}-{side}", configs[side]))
+        self.results[key] = summarize_pairs(sides[a[0]], sides[b[0]], names=(a[0], b[0])) | {"note": note}
+
+    def monitor(self) -> None:
+        samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
+        self.say(f"monitor: dlkit train seed CNN, gradient_monitor on vs off ({samples} samples, global_clipnorm 1.0)")
+        clip = {"type": "adam", "global_clipnorm": 1.0}
+        on = case_config("cnn", samples, epochs, optimizer=clip, gradient_monitor=True)
+        off = case_config("cnn", samples, epochs, optimizer=clip, gradient_monitor=False)
+        self.dlkit_pair("monitor", ("on", on), ("off", off), "both with global_clipnorm 1.0; only the monitor differs")
+
+    def bf16(self) -> None:
+        samples, epochs = (512, 2) if self.quick else (16384, 3)
+        self.say(f"bf16: dlkit train seed CNN, batch 256, mixed_bfloat16 vs float32 ({samples} samples)")
+        configs = {
+            p: case_config("cnn", samples, epochs, batch_size=256, precision=p) for p in ("mixed_bfloat16", "float32")
+        }
+        self.dlkit_pair(
+            "bf16",
+            ("mixed_bfloat16", configs["mixed_bfloat16"]),
+            ("float32", configs["float32"]),
+            "batch 256; bfloat16 changes numerics, so it is an explicit choice",
+        )
+
+    # -- c: start-up -------------------------------------------------------------------------------------------
+
+    def cli(self) -> None:
+        self.say("cli: dlkit --help / --version / config check vs python -c 'import tensorflow'")
+        cfg = write_config(self.work / "configs" / "cli-check.yaml", case_config("cnn", 256, 1))
+        commands = {
+            "dlkit --help": [*dlkit_cmd(), "--help"],
+            "dlkit --version": [*dlkit_cmd(), "--version"],
+            "dlkit config check": [*dlkit_cmd(), "config", "check", str(cfg)],
+            "python -c 'import tensorflow'": [sys.executable, "-c", "import tensorflow"],
+            "python -c 'pass'": [sys.executable, "-c", "pass"],
+        }
+        walls: dict[str, list[float]] = {k: [] for k in commands}
+        rss: dict[str, list[float]] = {k: [] for k in commands}
+        for r in range(max(self.repeats, 3)):
+            names = list(commands) if r % 2 == 0 else list(commands)[::-1]
+            for name in names:
+                run = self._record(run_process(name, commands[name], self._log("cli"), cwd=self.work))
+                if run.ok:
+                    walls[name].append(run.wall_s)
+                    rss[name].append(run.peak_rss_mb)
+        self.results["cli"] = {
+            name: {"wall_s": median(walls[name]), "walls": walls[name], "peak_rss_mb": median(rss[name])}
+            for name in commands
+        }
+
+    # -- f: latency --------------------------------------------------------------------------------------------
+
+    def latency(self) -> None:
+        self.say("latency: per-sample latency of the seed CNN (predict, predict_on_batch, tf.function, TFLite)")
+        out = self.work / "latency.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "latency", "--work-dir", str(self.work)]
+        cmd += ["--quick"] if self.quick else []
+        run = self._record(run_process("latency-worker", cmd, self._log("latency"), cwd=self.work))
+        if run.ok and out.exists():
+            self.results["latency"] = json.loads(out.read_text(encoding="utf-8"))
+
+
+def summarize_pairs(
+    a_runs: list[ProcRun], b_runs: list[ProcRun], names: tuple[str, str] = ("dlkit", "keras")
+) -> dict[str, Any]:
+    """Medians per side and medians of the per-pair ratios (the i-th run of a with the i-th run of b)."""
+
+    def side(runs: list[ProcRun]) -> dict[str, Any]:
+        ok = [r for r in runs if r.ok]
+        return {
+            "runs": len(runs),
+            "ok": len(ok),
+            "wall_s": median([r.wall_s for r in ok]),
+            "samples_per_second": median([steady_state(r.extra.get("samples_per_second", [])) for r in ok]),
+            "first_epoch_samples_per_second": median([(r.extra.get("samples_per_second") or [None])[0] for r in ok]),
+            "first_step_s": median([r.extra.get("first_step_s") for r in ok]),
+            "peak_rss_mb": median([r.peak_rss_mb for r in ok]),
+        }
+
+    pairs = [(a, b) for a, b in zip(a_runs, b_runs, strict=False) if a.ok and b.ok]
+    a_name, b_name = names
+    return {
+        a_name: side(a_runs),
+        b_name: side(b_runs),
+        "ratios": {
+            # > 1 means side a is faster / leaner
+            "samples_per_second": median(
+                [
+                    ratio(
+                        steady_state(a.extra.get("samples_per_second", [])),
+                        steady_state(b.extra.get("samples_per_second", [])),
+                    )
+                    for a, b in pairs
+                ]
+            ),
+            "wall": median([ratio(b.wall_s, a.wall_s) for a, b in pairs]),
+            "peak_rss": median([ratio(a.peak_rss_mb, b.peak_rss_mb) for a, b in pairs]),
+            "first_step_added_s": median(
+                [
+                    (a.extra["first_step_s"] - b.extra["first_step_s"])
+                    if a.extra.get("first_step_s") is not None and b.extra.get("first_step_s") is not None
+                    else None
+                    for a, b in pairs
+                ]
+            ),
+        },
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The latency worker (runs in its own process: it imports TensorFlow)
+
+
+def _percall(fn: Callable[[], Any], calls: int, warmup: int = 3) -> float:
+    """Median milliseconds of one call of ``fn`` over ``calls`` timed calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def latency_worker(work: Path, quick: bool) -> None:
+    """Train the seed CNN briefly, export TFLite float32 and int8, and time one sample through each path."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    spec = TRAIN_CASES["cnn"]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(256, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(256,))
+    model = keras.Sequential(
+        [keras.Input(shape=spec["input_shape"]), keras.layers.Rescaling(1.0 / 255)]
+        + [
+            keras.layers.Flatten()
+            if layer == "Flatten"
+            else getattr(keras.layers, layer["type"])(**{k: v for k, v in layer.items() if k != "type"})
+            for layer in spec["layers"]
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    one = x[:1]
+    calls = 20 if quick else 200
+
+    results: dict[str, Any] = {"calls": calls}
+    results["keras_predict_ms"] = _percall(lambda: model.predict(one, verbose=0), max(calls // 10, 5))
+    results["keras_predict_on_batch_ms"] = _percall(lambda: model.predict_on_batch(one), calls)
+    serve = tf.function(model, input_signature=[tf.TensorSpec([1, *spec["input_shape"]], tf.float32)])
+    one_t = tf.constant(one)
+    results["tf_function_ms"] = _percall(lambda: serve(one_t), calls)
+
+    def representative() -> Any:
+        for i in range(64 if not quick else 16):
+            yield [x[i : i + 1]]
+
+    tflite = {
+        "float32": {},
+        "int8": {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": representative,
+            "target_spec": tf.lite.TargetSpec(supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]),
+        },
+    }
+    reference = model.predict_on_batch(one)
+    for kind, kwargs in tflite.items():
+        path = work / f"cnn-{kind}.tflite"
+        model.export(str(path), format="litert", verbose=False, **kwargs)
+        interpreter = Interpreter(model_path=str(path))
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+
+        def invoke(interpreter: Any = interpreter, inp: dict = inp) -> None:
+            interpreter.set_tensor(inp["index"], one)
+            interpreter.invoke()
+
+        results[f"tflite_{kind}_ms"] = _percall(invoke, calls * 5)
+        results[f"tflite_{kind}_bytes"] = path.stat().st_size
+        results[f"tflite_{kind}_max_abs_diff"] = float(np.max(np.abs(interpreter.get_tensor(out["index"]) - reference)))
+    (work / "latency.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Report
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, library versions and load, for the report header."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": version("tensorflow"),
+        "keras": version("keras"),
+        "dlkit": version("dlkit"),
+        "platform": platform.platform(),
+        "loadavg": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def _fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _x(value: float | None) -> str:
+    """A ratio as ``1.23x``."""
+    return _fmt(value, ".2f", "x")
+
+
+def _verdict(value: float | None, ok: Callable[[float], bool]) -> str:
+    return "n/a" if value is None else ("met" if ok(value) else "MISSED")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The BENCHMARKS.md text: what ran, on what, and the tables."""
+    m = report["machine"]
+    res = report["results"]
+    lines = [
+        "# dlkit benchmarks",
+        "",
+        f"Measured {report['date']} with `{report['command']}` ({report['repeats']} repeats per variant, "
+        f"{'quick sizes' if report['quick'] else 'full sizes'}); took {report['elapsed_s']:.0f} s.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, TensorFlow {m['tensorflow']}, "
+        f"Keras {m['keras']}, dlkit {m['dlkit']}; load average at start {m['loadavg']}, "
+        f"at end {report['loadavg_end']}.",
+        "",
+        "Each variant runs in its own fresh process; pairs alternate (A B, B A, ...). Figures are medians; ratios",
+        "are medians of the ratios of side-by-side pairs, so load from other processes on a shared machine hits",
+        "both sides of a ratio alike. Absolute numbers move with that load; the ratios are what count.",
+        "",
+    ]
+    train = [c for c in TRAIN_CASES if c in res]
+    if train:
+        lines += [
+            "## dlkit train vs the hand-written Keras script (same model, data sizes, batch 32, no validation)",
+            "",
+            "| model | samples x epochs | images/s dlkit | images/s Keras | speed ratio | wall dlkit | wall Keras "
+            "| wall ratio | first step dlkit | first step Keras | peak RSS dlkit | peak RSS Keras | RSS ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for case in train:
+            r = res[case]
+            d, k, q = r["dlkit"], r["keras"], r["ratios"]
+            lines.append(
+                f"| {case} | {r['samples']} x {r['epochs']} | {_fmt(d['samples_per_second'], ',.0f')} "
+                f"| {_fmt(k['samples_per_second'], ',.0f')} | **{_x(q['samples_per_second'])}** "
+                f"| {_fmt(d['wall_s'], '.1f', ' s')} | {_fmt(k['wall_s'], '.1f', ' s')} | **{_x(q['wall'])}** "
+                f"| {_fmt(d['first_step_s'], '.2f', ' s')} | {_fmt(k['first_step_s'], '.2f', ' s')} "
+                f"| {_fmt(d['peak_rss_mb'], '.0f', ' MiB')} | {_fmt(k['peak_rss_mb'], '.0f', ' MiB')} "
+                f"| {_x(q['peak_rss'])} |"
+            )
+        lines += [
+            "",
+            "images/s: steady state, median of the epochs after the first. speed ratio = dlkit / Keras images/s;",
+            "wall ratio = Keras / dlkit whole-process seconds (> 1: dlkit finished first); RSS ratio = dlkit / Keras.",
+            "First step: seconds from process start to the first training batch.",
+            "",
+        ]
+        targets = []
+        for case in train:
+            q = res[case]["ratios"]
+            targets.append(
+                f"| {case} | {_x(q['samples_per_second'])} ({_verdict(q['samples_per_second'], lambda v: v >= 1.4)})"
+                f" | {_x(q['wall'])} ({_verdict(q['wall'], lambda v: v >= 1.0)})"
+                f" | {_fmt(q['first_step_added_s'], '+.2f', ' s')}"
+                f" ({_verdict(q['first_step_added_s'], lambda v: v < 1.0)})"
+                f" | {_x(q['peak_rss'])} ({_verdict(q['peak_rss'], lambda v: v <= 1.10)}) |"
+            )
+        lines += [
+            "Issue targets: images/s ratio >= 1.4, wall ratio >= 1.0, dlkit adds < 1 s before the first step,",
+            "peak RSS within 10 %.",
+            "",
+            "| model | images/s ratio | wall ratio | first step added by dlkit | RSS ratio |",
+            "|---|---|---|---|---|",
+            *targets,
+            "",
+        ]
+    if "cli" in res:
+        lines += ["## Start-up", "", "| command | wall (median) | peak RSS |", "|---|---|---|"]
+        for name, r in res["cli"].items():
+            lines.append(f"| `{name}` | {_fmt(r['wall_s'], '.3f', ' s')} | {_fmt(r['peak_rss_mb'], '.0f', ' MiB')} |")
+        help_s = res["cli"].get("dlkit --help", {}).get("wall_s")
+        lines += ["", f"Target `dlkit --help` < 0.3 s: {_verdict(help_s, lambda v: v < 0.3)}.", ""]
+    if "latency" in res:
+        r = res["latency"]
+        rows = [
+            ("Keras `model.predict(x[:1])`", r.get("keras_predict_ms")),
+            ("Keras `model.predict_on_batch(x[:1])`", r.get("keras_predict_on_batch_ms")),
+            ("`tf.function(model)` call", r.get("tf_function_ms")),
+            (f"TFLite float32 ({r.get('tflite_float32_bytes', 0):,} bytes)", r.get("tflite_float32_ms")),
+            (f"TFLite int8 ({r.get('tflite_int8_bytes', 0):,} bytes)", r.get("tflite_int8_ms")),
+        ]
+        lines += [
+            "## Latency of one sample through the seed CNN",
+            "",
+            "| path | ms per sample (median) |",
+            "|---|---|",
+            *[f"| {name} | {_fmt(v, '.3f')} |" for name, v in rows],
+            "",
+            "TFLite runs with `ai_edge_litert`; max |output diff| vs Keras: float32 "
+            f"{_fmt(r.get('tflite_float32_max_abs_diff'), '.1e')}, "
+            f"int8 {_fmt(r.get('tflite_int8_max_abs_diff'), '.1e')}.",
+            "",
+        ]
+    for key, title, a, b in (
+        ("monitor", "Gradient monitor cost (dlkit train, seed CNN)", "on", "off"),
+        (
+            "bf16",
+            "mixed_bfloat16 vs float32 on this CPU (dlkit train, seed CNN, batch 256)",
+            "mixed_bfloat16",
+            "float32",
+        ),
+    ):
+        if key not in res:
+            continue
+        r = res[key]
+        q = r["ratios"]
+        lines += [
+            f"## {title}",
+            "",
+            "| variant | images/s | wall |",
+            "|---|---|---|",
+            f"| {a} | {_fmt(r[a]['samples_per_second'], ',.0f')} | {_fmt(r[a]['wall_s'], '.1f', ' s')} |",
+            f"| {b} | {_fmt(r[b]['samples_per_second'], ',.0f')} | {_fmt(r[b]['wall_s'], '.1f', ' s')} |",
+            "",
+            f"images/s ratio {a} / {b}: **{_x(q['samples_per_second'])}** ({r['note']}).",
+        ]
+        if key == "monitor" and q["samples_per_second"] is not None:
+            cost = (1 - q["samples_per_second"]) * 100
+            lines.append(f"Monitor cost: {cost:.1f} % of throughput (target < 3 %: {_verdict(cost, lambda v: v < 3)}).")
+        lines.append("")
+    if report["failures"]:
+        lines += ["## Failures", "", "```", *report["failures"], "```", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Tiny sizes (smoke test); numbers are not meaningful.")
+    parser.add_argument("--repeats", type=int, default=3, help="Runs per variant (median). Defaults to 3.")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"Comma list of {', '.join(BENCHMARKS)}.")
+    parser.add_argument("--out-dir", type=Path, default=REPO, help="Where BENCHMARKS.md and benchmarks.json go.")
+    parser.add_argument("--work-dir", type=Path, default=None, help="Scratch folder. Defaults to a temp folder.")
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch folder (logs, runs, configs).")
+    parser.add_argument("--worker", choices=["latency"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in only if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    args.only = only
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker == "latency":
+        latency_worker(args.work_dir, args.quick)
+        return 0
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    machine = machine_info()
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="dlkit-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    bench = Bench(work, args.repeats, args.quick, say)
+    say(f"dlkit benchmarks in {work} ({machine['cpu']}, {machine['cores']} cores, TF {machine['tensorflow']})")
+    for name in args.only:
+        if name in TRAIN_CASES:
+            bench.train_case(name)
+        else:
+            getattr(bench, name)()
+    cli_args = list(argv) if argv is not None else sys.argv[1:]
+    command = " ".join(["python scripts/bench.py", *cli_args])
+    report = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "elapsed_s": time.perf_counter() - started,
+        "machine": machine,
+        "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+        "results": bench.results,
+        "failures": bench.failures,
+        "runs": bench.runs,
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(report)
+    (args.out_dir / "BENCHMARKS.md").write_text(markdown, encoding="utf-8")
+    (args.out_dir / "benchmarks.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    print(markdown)
+    if not args.keep and args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if bench.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

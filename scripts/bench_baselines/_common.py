@@ -1,0 +1,57 @@
+"""Plumbing shared by the hand-written baselines: their command-line sizes and a timing callback.
+
+The model and ``fit`` code in each baseline is what a user writes by hand; this file only adds what the
+benchmark reads back: when the first training step began (wall clock, so ``scripts/bench.py`` can subtract
+the moment it started the process) and how long each epoch took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import keras
+
+
+def parse_args(description: str, samples: int) -> argparse.Namespace:
+    """The sizes every baseline takes, so the benchmark can run identical work in dlkit and here."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--samples", type=int, default=samples, help=f"Training samples. Defaults to {samples}.")
+    parser.add_argument("--epochs", type=int, default=3, help="Epochs. Defaults to 3.")
+    parser.add_argument("--batch-size", type=int, default=32, help="Batch size. Defaults to 32.")
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the synthetic data. Defaults to 42.")
+    parser.add_argument("--timing-out", type=Path, required=True, help="Where to write the timing JSON.")
+    return parser.parse_args()
+
+
+class BenchTimer(keras.callbacks.Callback):
+    """Records the wall-clock time of the first training step and each epoch's duration, then writes JSON."""
+
+    def __init__(self, out: Path, samples: int) -> None:
+        super().__init__()
+        self.out = out
+        self.samples = samples
+        self.first_step_time: float | None = None
+        self.epoch_seconds: list[float] = []
+        self._epoch_start = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.first_step_time is None:
+            self.first_step_time = time.time()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        record = {
+            "first_step_time": self.first_step_time,
+            "epoch_seconds": self.epoch_seconds,
+            "samples_per_epoch": self.samples,
+            "samples_per_second": [self.samples / s for s in self.epoch_seconds],
+        }
+        self.out.write_text(json.dumps(record, indent=2), encoding="utf-8")
