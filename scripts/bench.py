@@ -14,7 +14,12 @@ Benchmarks (``--only`` takes a comma list of these names):
 - ``latency`` (f): per-sample latency of one trained CNN: Keras ``predict`` vs ``predict_on_batch`` vs a
   ``tf.function`` call vs TFLite float32 and int8 files (``model.export(format="litert")``).
 - ``monitor``: ``dlkit train`` with ``training.gradient_monitor`` on vs off (issue target: < 3 % cost).
+- ``progress``: ``dlkit train`` with stderr a pseudo-terminal (live progress bar) vs a file.
 - ``bf16``: ``dlkit train`` at batch 256 with ``training.precision`` ``mixed_bfloat16`` vs ``float32``.
+
+"Same math": the dlkit configs written here match the baselines layer for layer (Rescaling inside the
+model, adam, sparse categorical cross-entropy, accuracy, batch 32) with ``validation_split: 0`` and no
+augmentation, regularization, clipping or callbacks, because the seed script has none of them.
 
 Writes ``BENCHMARKS.md`` and ``benchmarks.json`` into ``--out-dir`` (default: the repository root).
 Usage: ``.venv/bin/python scripts/bench.py [--quick] [--repeats N] [--only cnn,cli,...]``.
@@ -29,11 +34,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import pty
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,7 +49,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = Path(__file__).resolve().parent / "bench_baselines"
-BENCHMARKS = ("cnn", "mlp", "lstm", "cli", "latency", "monitor", "bf16")
+BENCHMARKS = ("cnn", "mlp", "lstm", "cli", "latency", "monitor", "progress", "bf16")
 
 # The same model, written once as a dlkit config and once by hand in bench_baselines/<name>.py.
 # Sizes: (samples, epochs) for a full run and for --quick.
@@ -117,19 +124,34 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_process(label: str, cmd: Sequence[str], log: Path, cwd: Path | None = None) -> ProcRun:
+def run_process(label: str, cmd: Sequence[str], log: Path, cwd: Path | None = None, tty: bool = False) -> ProcRun:
     """Run ``cmd`` to completion; measure its wall time and peak RSS (``os.wait4`` gives this child's own).
 
-    stdout is kept (small: ``--json`` output), stderr goes to ``log``.
+    stdout is kept (small: ``--json`` output), stderr goes to ``log``; with ``tty`` stderr is a pseudo-terminal
+    (drained into ``log``), so programs that draw live progress bars on a terminal do so.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     out_path = log.with_suffix(".stdout")
+    env = child_env()
     with open(log, "wb") as err, open(out_path, "wb") as out:
+        master = slave = -1
+        if tty:
+            master, slave = pty.openpty()
+            env.setdefault("TERM", "xterm-256color")
+            env["COLUMNS"], env["LINES"] = "120", "40"
         start_time = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=child_env(), cwd=cwd)
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=slave if tty else err, env=env, cwd=cwd)
+        drain = None
+        if tty:
+            os.close(slave)
+            drain = threading.Thread(target=_drain, args=(master, err), daemon=True)
+            drain.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        if drain is not None:
+            drain.join(timeout=5)
+            os.close(master)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen so it does not wait again
     return ProcRun(
         label=label,
@@ -141,6 +163,18 @@ def run_process(label: str, cmd: Sequence[str], log: Path, cwd: Path | None = No
         log=str(log),
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
     )
+
+
+def _drain(fd: int, sink: Any) -> None:
+    """Copy a pseudo-terminal's output into ``sink`` until the child closes it."""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO once the child side is closed
+            return
+        if not data:
+            return
+        sink.write(data)
 
 
 def dlkit_cmd() -> list[str]:
@@ -319,11 +353,11 @@ class Bench:
 
     # -- one training run on each side -------------------------------------------------------------------------
 
-    def dlkit_train(self, label: str, config: dict[str, Any]) -> ProcRun:
+    def dlkit_train(self, label: str, config: dict[str, Any], tty: bool = False) -> ProcRun:
         cfg = write_config(self.work / "configs" / f"{label}.yaml", config)
         runs_dir = self.work / "runs"
         cmd = [*dlkit_cmd(), "train", str(cfg), "--runs-dir", str(runs_dir), "--json"]
-        run = self._record(run_process(label, cmd, self._log(label), cwd=self.work))
+        run = self._record(run_process(label, cmd, self._log(label), cwd=self.work, tty=tty))
         if not run.ok:
             return run
         run_dir = self._run_dir(run, runs_dir / config["name"])
@@ -379,12 +413,27 @@ class Bench:
 
     # -- monitor and bf16: dlkit vs dlkit ----------------------------------------------------------------------
 
-    def dlkit_pair(self, key: str, a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], note: str) -> None:
+    def dlkit_pair(
+        self, key: str, a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], note: str, tty: tuple = ()
+    ) -> None:
+        """Two dlkit configs, alternated; ``tty`` names the sides whose stderr is a terminal."""
         sides: dict[str, list[ProcRun]] = {a[0]: [], b[0]: []}
         configs = dict([a, b])
         for side in alternate((a[0], b[0]), self.repeats):
-            sides[side].append(self.dlkit_train(f"{key}-{side}", configs[side]))
+            sides[side].append(self.dlkit_train(f"{key}-{side}", configs[side], tty=side in tty))
         self.results[key] = summarize_pairs(sides[a[0]], sides[b[0]], names=(a[0], b[0])) | {"note": note}
+
+    def progress(self) -> None:
+        samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
+        self.say(f"progress: dlkit train seed CNN with stderr a terminal (live bar) vs a file ({samples} samples)")
+        config = case_config("cnn", samples, epochs)
+        self.dlkit_pair(
+            "progress",
+            ("terminal", config),
+            ("file", config),
+            "same config; the live progress bar is drawn only on a terminal",
+            tty=("terminal",),
+        )
 
     def monitor(self) -> None:
         samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
@@ -711,6 +760,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
     for key, title, a, b in (
         ("monitor", "Gradient monitor cost (dlkit train, seed CNN)", "on", "off"),
+        ("progress", "Progress display cost (dlkit train, seed CNN)", "terminal", "file"),
         (
             "bf16",
             "mixed_bfloat16 vs float32 on this CPU (dlkit train, seed CNN, batch 256)",
@@ -732,9 +782,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             f"images/s ratio {a} / {b}: **{_x(q['samples_per_second'])}** ({r['note']}).",
         ]
-        if key == "monitor" and q["samples_per_second"] is not None:
+        if key in ("monitor", "progress") and q["samples_per_second"] is not None:
             cost = (1 - q["samples_per_second"]) * 100
-            lines.append(f"Monitor cost: {cost:.1f} % of throughput (target < 3 %: {_verdict(cost, lambda v: v < 3)}).")
+            lines.append(f"Cost: {cost:.1f} % of throughput (target < 3 %: {_verdict(cost, lambda v: v < 3)}).")
         lines.append("")
     if report["failures"]:
         lines += ["## Failures", "", "```", *report["failures"], "```", ""]

@@ -1,0 +1,164 @@
+"""Plumbing of scripts/bench.py: process measurement, read-back of both sides' timings, ratios and report.
+
+The fast tests run no TensorFlow; one slow test runs the script end to end at --quick sizes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("dlkit_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["dlkit_bench"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_alternate_puts_each_side_first_equally_often(bench):
+    assert bench.alternate(("a", "b"), 3) == ["a", "b", "b", "a", "a", "b"]
+    assert bench.alternate(("a", "b"), 1) == ["a", "b"]
+
+
+def test_steady_state_skips_the_first_epoch(bench):
+    assert bench.steady_state([100.0, 300.0, 500.0, 400.0]) == 400.0
+    assert bench.steady_state([250.0]) == 250.0
+    assert bench.steady_state([]) is None
+    assert bench.median([None, 2.0, 4.0]) == 3.0
+    assert bench.ratio(3.0, 0.0) is None
+
+
+def test_run_process_measures_this_childs_peak_rss_wall_time_and_exit_code(bench, tmp_path):
+    big = bench.run_process(
+        "big", [sys.executable, "-c", "b = b'x' * (160 * 2**20); import sys; sys.exit(3)"], tmp_path / "big.log"
+    )
+    small = bench.run_process("small", [sys.executable, "-c", "print('hi')"], tmp_path / "small.log")
+    assert big.returncode == 3 and not big.ok
+    assert big.peak_rss_mb > 160
+    assert small.ok and small.stdout == "hi\n"
+    assert small.peak_rss_mb < 100  # getrusage(RUSAGE_CHILDREN) would have reported the big child's peak here
+    t0 = time.perf_counter()
+    slow = bench.run_process("sleep", [sys.executable, "-c", "import time; time.sleep(0.3)"], tmp_path / "s.log")
+    assert 0.3 <= slow.wall_s <= time.perf_counter() - t0
+
+
+def test_run_process_tty_gives_the_child_a_terminal_and_keeps_its_output(bench, tmp_path):
+    code = "import sys; sys.stderr.write('progress\\n'); sys.exit(0 if sys.stderr.isatty() else 9)"
+    on_tty = bench.run_process("tty", [sys.executable, "-c", code], tmp_path / "tty.log", tty=True)
+    to_file = bench.run_process("file", [sys.executable, "-c", code], tmp_path / "file.log")
+    assert on_tty.returncode == 0 and "progress" in Path(on_tty.log).read_text()
+    assert to_file.returncode == 9 and "progress" in Path(to_file.log).read_text()
+
+
+def test_read_metrics_csv_uses_dlkit_columns_or_falls_back_to_epoch_time(bench, tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text(
+        "epoch,loss,accuracy,lr,time,samples_per_s\n1,2.3,0.1,0.001,4.0,2048.0\n2,2.2,0.2,0.001,2.0,4096.0\n"
+    )
+    assert bench.read_metrics_csv(path, 8192) == {"samples_per_second": [2048.0, 4096.0], "epoch_seconds": [4.0, 2.0]}
+    path.write_text("epoch,loss,time\n1,2.3,4.0\n2,2.2,2.0\n")
+    assert bench.read_metrics_csv(path, 8192)["samples_per_second"] == [2048.0, 4096.0]
+
+
+def test_first_step_is_measured_from_process_start(bench, tmp_path):
+    timing = tmp_path / "timing.json"
+    timing.write_text(json.dumps({"first_step_time": 1005.5, "samples_per_second": [1.0, 2.0]}))
+    assert bench.read_baseline_timing(timing, 1000.0)["first_step_s"] == pytest.approx(5.5)
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({"timings": {"first_step_at": "2026-01-01T00:00:04+00:00"}}))
+    start = bench.dt.datetime(2026, 1, 1, tzinfo=bench.dt.timezone.utc).timestamp()
+    assert bench.read_dlkit_first_step(run_json, start) == pytest.approx(4.0)
+    run_json.write_text(json.dumps({"timings": {"first_step_at": start + 2.5}}))
+    assert bench.read_dlkit_first_step(run_json, start) == pytest.approx(2.5)
+    run_json.write_text(json.dumps({"timings": {}}))
+    assert bench.read_dlkit_first_step(run_json, start) is None
+
+
+def _run(bench, wall, sps, rss, first):
+    return bench.ProcRun("x", [], 0, wall, rss, 0.0, "", extra={"samples_per_second": sps, "first_step_s": first})
+
+
+def test_summarize_pairs_takes_the_median_of_side_by_side_ratios(bench):
+    dlkit = [_run(bench, 10.0, [1.0, 400.0, 400.0], 800, 4.5), _run(bench, 20.0, [1.0, 200.0, 200.0], 800, 5.0)]
+    keras = [_run(bench, 12.0, [1.0, 200.0, 200.0], 720, 4.0), _run(bench, 22.0, [1.0, 100.0, 100.0], 880, 4.0)]
+    failed = bench.ProcRun("x", [], 1, 1.0, 1.0, 0.0, "")
+    out = bench.summarize_pairs([*dlkit, failed], [*keras, failed])
+    assert out["dlkit"]["runs"] == 3 and out["dlkit"]["ok"] == 2
+    assert out["dlkit"]["samples_per_second"] == 300.0
+    assert out["ratios"]["samples_per_second"] == 2.0
+    assert out["ratios"]["wall"] == pytest.approx((1.2 + 1.1) / 2)
+    assert out["ratios"]["peak_rss"] == pytest.approx((800 / 720 + 800 / 880) / 2)
+    assert out["ratios"]["first_step_added_s"] == pytest.approx(0.75)
+
+
+def test_case_configs_are_valid_dlkit_configs(bench):
+    from dlkit.config.schema import Config
+
+    for case in bench.TRAIN_CASES:
+        config = Config.model_validate(bench.case_config(case, 64, 2))
+        assert config.data.source == "synthetic" and config.data.validation_split == 0.0
+        assert config.data.batch_size == 32 and config.training.epochs == 2
+    bf16 = Config.model_validate(bench.case_config("cnn", 64, 1, batch_size=256, precision="mixed_bfloat16"))
+    assert bf16.data.batch_size == 256 and bf16.training.precision == "mixed_bfloat16"
+
+
+def test_report_flags_missed_targets(bench):
+    dlkit = [_run(bench, 10.0, [1.0, 300.0], 800, 5.0)]
+    keras = [_run(bench, 9.0, [1.0, 250.0], 700, 3.0)]
+    results = {"cnn": bench.summarize_pairs(dlkit, keras) | {"title": "t", "samples": 64, "epochs": 2}}
+    report = {
+        "date": "now",
+        "command": "python scripts/bench.py --quick",
+        "repeats": 1,
+        "quick": True,
+        "elapsed_s": 1.0,
+        "machine": bench.machine_info(),
+        "loadavg_end": [0.0],
+        "results": results,
+        "failures": [],
+    }
+    text = bench.render_markdown(report)
+    assert "| cnn | 1.20x (MISSED) | 0.90x (MISSED) | +2.00 s (MISSED) | 1.14x (MISSED) |" in text
+    assert "`python scripts/bench.py --quick`" in text
+
+
+def test_unknown_benchmark_is_a_usage_error(bench, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_args(["--only", "cnn,gpu"])
+    assert exc.value.code == 2
+    assert "unknown benchmark(s) gpu" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end_writes_the_report(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1", "--only", "cnn,latency", "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "benchmarks.json").read_text())
+    cnn = report["results"]["cnn"]
+    for side in ("dlkit", "keras"):
+        assert cnn[side]["ok"] == 1
+        assert cnn[side]["samples_per_second"] > 0
+        assert cnn[side]["peak_rss_mb"] > 100
+        assert cnn[side]["first_step_s"] > 0
+    assert cnn["ratios"]["wall"] > 0
+    latency = report["results"]["latency"]
+    assert latency["tflite_int8_bytes"] < latency["tflite_float32_bytes"]
+    assert latency["tflite_float32_max_abs_diff"] < 1e-4
+    assert "## dlkit train vs the hand-written Keras script" in (tmp_path / "BENCHMARKS.md").read_text()
