@@ -1,0 +1,120 @@
+"""The tf.data pipeline: slices -> (parallel decode -> cache) -> seeded reshuffle -> batch -> augment -> prefetch.
+
+Every epoch gets a fresh order from ``shuffle(seed=..., reshuffle_each_iteration=True)``; the same seed
+gives the same sequence of orders. In-memory arrays are already cached by being in memory; decoded images
+are cached when they fit (``cache: auto`` = at most a quarter of physical memory).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from dlkit.data.bundle import Loaded, Split
+
+log = logging.getLogger("dlkit.data")
+SHUFFLE_BUFFER_CAP = 10_000
+
+
+def _memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def should_cache(cfg: Any, count: int, sample_shape: tuple[int, ...] | None) -> bool:
+    """``data.cache``; ``auto`` caches decoded samples when they take at most a quarter of physical memory."""
+    if cfg.data.cache is True or cfg.data.cache is False:
+        return bool(cfg.data.cache)
+    size = count * int(np.prod(sample_shape or (1,))) * 4
+    return size <= _memory_bytes() // 4
+
+
+def _caster(dtype: str) -> Any:
+    import tensorflow as tf
+
+    def cast(x: Any, y: Any) -> Any:
+        return tf.cast(x, dtype), y
+
+    return cast
+
+
+def _augmenter(layers: list[Any]) -> Any:
+    from keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer import (
+        BaseImagePreprocessingLayer,
+    )
+
+    def augment(x: Any, y: Any) -> Any:
+        for layer in layers:
+            if isinstance(layer, BaseImagePreprocessingLayer):
+                out = layer({"images": x, "labels": y}, training=True)
+                x, y = out["images"], out["labels"]
+            else:
+                x = layer(x, training=True)
+        return x, y
+
+    return augment
+
+
+def unbatched(split: Split, loaded: Loaded, dtype: str) -> Any:
+    """Raw ``(x, y)`` samples of one split, decoded and cast, in file order."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if loaded.decode is not None:
+        decode = loaded.decode
+        ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(_caster(dtype), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def make_dataset(
+    split: Split,
+    loaded: Loaded,
+    cfg: Any,
+    *,
+    training: bool,
+    augmentation: list[Any] | None = None,
+    dtype: str = "float32",
+) -> Any:
+    """A batched ``(x, y)`` dataset for one split; ``training`` adds the seeded reshuffle and augmentation."""
+    import tensorflow as tf
+
+    auto = tf.data.AUTOTUNE
+    count = len(split)
+    shuffle = training and cfg.data.shuffle
+    ds = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if loaded.decode is not None:
+        decode = loaded.decode
+        cache = should_cache(cfg, count, loaded.sample_shape)
+        if shuffle and not cache:  # shuffle cheap paths, then decode in parallel
+            ds = ds.shuffle(count, seed=cfg.seed, reshuffle_each_iteration=True)
+        ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=auto)
+        if cache:
+            ds = ds.cache()
+            if shuffle:
+                ds = ds.shuffle(min(count, SHUFFLE_BUFFER_CAP), seed=cfg.seed, reshuffle_each_iteration=True)
+    elif shuffle:
+        ds = ds.shuffle(count, seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(cfg.data.batch_size, num_parallel_calls=auto)
+    ds = ds.map(_caster(dtype), num_parallel_calls=auto)
+    if training and augmentation:
+        ds = ds.map(_augmenter(augmentation), num_parallel_calls=auto)
+    return ds.prefetch(auto)
+
+
+def from_stream(stream: Any, cfg: Any, *, training: bool, augmentation: list[Any] | None, dtype: str) -> Any:
+    """Batch a ready-made unbatched ``(x, y)`` stream (tfds) the same way."""
+    import tensorflow as tf
+
+    auto = tf.data.AUTOTUNE
+    ds = stream
+    if training and cfg.data.shuffle:
+        ds = ds.shuffle(SHUFFLE_BUFFER_CAP, seed=cfg.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(cfg.data.batch_size, num_parallel_calls=auto).map(_caster(dtype), num_parallel_calls=auto)
+    if training and augmentation:
+        ds = ds.map(_augmenter(augmentation), num_parallel_calls=auto)
+    return ds.prefetch(auto)
