@@ -1,0 +1,71 @@
+"""``dlkit train``: train from configs, or resume a run. Parse, call the library, render."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from dlkit.cli.render import emit_json, err_console, handle_errors, info
+
+
+class _ConsoleLog(logging.Handler):
+    """dlkit's log records (warnings, run folder) as lines on the stderr console."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        info(prefix + record.getMessage())
+
+
+def _logging() -> None:
+    logger = logging.getLogger("dlkit")
+    if not any(isinstance(h, _ConsoleLog) for h in logger.handlers):
+        logger.addHandler(_ConsoleLog())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("configs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value (YAML).")
+@click.option("--name", default=None, help="Run name. Defaults to the config's `name`.")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False), help="Runs folder.")
+@click.option("--resume", "resume_dir", default=None, type=click.Path(), help="Continue this run folder.")
+@click.option("--dry-run", is_flag=True, help="Validate, build, load data and check it; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the final JSON object on stdout.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import MODULE to register components.")
+@handle_errors
+def train(configs, overrides, name, runs_dir, resume_dir, dry_run, as_json, plugins) -> None:  # type: ignore[no-untyped-def]
+    """Train a model from CONFIG files (merged left to right), or continue one with --resume RUN_DIR.
+
+    \b
+    Exit codes: 2 config error, 3 data error, 4 diverged, 130/143 interrupted (state saved).
+    """
+    from dlkit.errors import UsageError
+
+    if bool(configs) == bool(resume_dir):
+        raise UsageError("give CONFIG files to start a run, or --resume RUN_DIR to continue one (not both)")
+    _logging()
+    if plugins:
+        from dlkit.models.registry import load_plugins
+
+        load_plugins(plugins)
+    from dlkit.training import trainer
+
+    console = err_console()
+    if resume_dir:
+        if name or dry_run:
+            raise UsageError("--name and --dry-run do not apply to --resume")
+        result = trainer.resume(resume_dir, list(overrides), command=sys.argv, console=console)
+    else:
+        loaded = trainer.load_config(configs, overrides)
+        result = trainer.train(loaded, runs_dir=runs_dir, name=name, dry_run=dry_run, command=sys.argv, console=console)
+    if as_json:
+        emit_json(result.as_json())
+    elif result.plan is not None:
+        for key, value in result.plan.items():
+            info(f"{key}: {value}")
+        info("dry run: nothing was written")
+    else:
+        info(f"{result.status}: {result.epochs} epochs, run folder {result.run_dir}")

@@ -1,0 +1,328 @@
+"""dlkit's own callbacks: divergence guard, gradient monitor, learning-rate log, metrics.csv, epoch checkpoints.
+
+None of them does per-batch Python work beyond a flag/finite check at each batch end, which Keras calls once per
+``steps_per_execution`` group. The gradient statistics are accumulated in TensorFlow variables inside the compiled
+train step and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from dlkit.atomic import save_with, write_bytes, write_text
+from dlkit.training.checkpoint import CheckpointStore
+
+log = logging.getLogger("dlkit.training.callbacks")
+
+VANISH = 1e-7
+EXPLODE = 1e4
+
+
+class Diverged(Exception):
+    """Raised inside ``fit`` when the loss (or a weight) is NaN/Inf."""
+
+    def __init__(self, epoch: int, batch: int | None, first_batch: int | None, what: str) -> None:
+        where = f"epoch {epoch + 1}"
+        if batch is not None:
+            span = f"batch {batch + 1}" if first_batch in (None, batch) else f"batches {first_batch + 1}-{batch + 1}"
+            where += f", {span}"
+        super().__init__(f"{what} at {where}")
+        self.epoch = epoch
+        self.batch = batch
+        self.what = what
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training with :class:`Diverged` on a non-finite loss (batch ends) or weight (epoch ends).
+
+    Unlike Keras' ``TerminateOnNaN`` it raises, so ``fit`` leaves without writing the NaN state anywhere.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+        self._last_end = -1
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+        self._last_end = -1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not _finite(loss):
+            raise Diverged(self._epoch, batch, self._last_end + 1, f"loss became {float(loss)}")
+        self._last_end = batch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key, value in (logs or {}).items():
+            if key in ("loss", "val_loss") and not _finite(value):
+                raise Diverged(epoch, None, None, f"{key} became {float(value)}")
+        for weight in self.model.weights:
+            if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
+                raise Diverged(epoch, None, None, f"weight {weight.path} became non-finite")
+
+
+def clip_settings(optimizer: Any) -> dict[str, float]:
+    """The clip arguments set on ``optimizer`` (the inner one under loss scaling)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    return {k: float(v) for k in ("clipnorm", "clipvalue", "global_clipnorm") if (v := getattr(inner, k, None))}
+
+
+class GradientMonitor(keras.callbacks.Callback):
+    """Global gradient norm and clipped-step fraction per epoch, added to the epoch logs.
+
+    The optimizer's ``_clip_gradients`` (called by ``apply`` inside the compiled train step, on unscaled
+    gradients under loss scaling) is wrapped on the instance to update four TF variables; the callback reads
+    them once per epoch, so it adds no per-batch Python work. Logs ``grad_norm`` (mean over steps),
+    ``grad_norm_max`` and ``clipped_frac``; warns when gradients vanish (< 1e-7) or explode (> 1e4 or non-finite).
+
+    Args:
+        optimizer: The compiled model's optimizer.
+    """
+
+    def __init__(self, optimizer: Any) -> None:
+        super().__init__()
+        import tensorflow as tf
+
+        self.inner = getattr(optimizer, "inner_optimizer", optimizer)
+        self.clip = clip_settings(optimizer)
+        make = lambda name: tf.Variable(  # noqa: E731
+            0.0,
+            trainable=False,
+            dtype=tf.float32,
+            name=f"dlkit_grad_{name}",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+        self.sum_norm, self.max_norm, self.steps, self.clipped = (make(n) for n in ("sum", "max", "steps", "clipped"))
+        original = self.inner._clip_gradients
+        monitor = self
+
+        def _clip_gradients(grads: list[Any]) -> list[Any]:
+            monitor._record(grads)
+            return original(grads)
+
+        self.inner._clip_gradients = _clip_gradients
+
+    def _record(self, grads: list[Any]) -> None:
+        import tensorflow as tf
+
+        present = [tf.cast(g, tf.float32) for g in grads if g is not None]
+        if not present:
+            return
+        norm = tf.linalg.global_norm(present)
+        if "global_clipnorm" in self.clip:
+            clipped = norm > self.clip["global_clipnorm"]
+        elif "clipnorm" in self.clip:
+            clipped = tf.reduce_any(tf.stack([tf.norm(g) > self.clip["clipnorm"] for g in present]))
+        elif "clipvalue" in self.clip:
+            clipped = tf.reduce_any(tf.stack([tf.reduce_max(tf.abs(g)) > self.clip["clipvalue"] for g in present]))
+        else:
+            clipped = tf.constant(False)
+        self.sum_norm.assign_add(norm)
+        self.max_norm.assign(tf.maximum(self.max_norm, norm))
+        self.steps.assign_add(1.0)
+        self.clipped.assign_add(tf.cast(clipped, tf.float32))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for var in (self.sum_norm, self.max_norm, self.steps, self.clipped):
+            var.assign(0.0)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        steps = float(self.steps.numpy())
+        if not steps or logs is None:
+            return
+        mean = float(self.sum_norm.numpy()) / steps
+        peak = float(self.max_norm.numpy())
+        logs["grad_norm"] = mean
+        logs["grad_norm_max"] = peak
+        logs["clipped_frac"] = float(self.clipped.numpy()) / steps
+        if mean < VANISH:
+            log.warning("epoch %d: gradients vanish (mean global norm %.3g < %g)", epoch + 1, mean, VANISH)
+        elif not math.isfinite(peak) or peak > EXPLODE:
+            log.warning("epoch %d: gradients explode (max global norm %.3g)", epoch + 1, peak)
+
+
+def current_lr(optimizer: Any) -> float | None:
+    """The optimizer's current learning rate as a float (schedules evaluated at the current step)."""
+    try:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds ``lr`` to the epoch logs (so metrics.csv and TensorBoard show it)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        lr = current_lr(self.model.optimizer)
+        if logs is not None and lr is not None:
+            logs["lr"] = lr
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``time`` (training seconds, validation excluded) and ``samples_per_s`` to the epoch logs."""
+
+    def __init__(self, train_samples: int | None) -> None:
+        super().__init__()
+        self.train_samples = train_samples
+        self._start = 0.0
+        self._train_end: float | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+        self._train_end = None
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        if self._train_end is None:
+            self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        end = self._train_end or time.perf_counter()
+        seconds = max(end - self._start, 1e-9)
+        if logs is not None:
+            logs["time"] = round(seconds, 4)
+            if self.train_samples:
+                logs["samples_per_s"] = round(self.train_samples / seconds, 1)
+
+
+class MetricsCSV(keras.callbacks.Callback):
+    """``metrics.csv``: one row per epoch, rewritten atomically; rows past ``initial_epoch`` dropped on resume."""
+
+    LEAD = ("epoch", "loss")
+    TAIL = ("lr", "grad_norm", "grad_norm_max", "clipped_frac", "time", "samples_per_s")
+
+    def __init__(self, path: str | Path, initial_epoch: int = 0) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.rows: list[dict[str, str]] = []
+        self.columns: list[str] = []
+        if self.path.is_file():
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                self.columns = list(reader.fieldnames or [])
+                self.rows = [r for r in reader if r.get("epoch", "").isdigit() and int(r["epoch"]) <= initial_epoch]
+
+    def _order(self, keys: list[str]) -> list[str]:
+        middle = sorted(k for k in keys if k not in self.LEAD + self.TAIL and not k.startswith("val_"))
+        val = sorted(k for k in keys if k.startswith("val_"))
+        return [k for k in self.LEAD if k in keys] + middle + val + [k for k in self.TAIL if k in keys]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {"epoch": str(epoch + 1)}
+        for key, value in (logs or {}).items():
+            try:
+                row[key] = repr(float(value))
+            except (TypeError, ValueError):
+                continue
+        self.rows = [r for r in self.rows if r.get("epoch") != row["epoch"]] + [row]
+        keys = set(self.columns) | set(row)
+        self.columns = self._order(list(keys))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path, out.getvalue())
+
+
+# Attributes Keras drops on resume, per callback class (restored after their on_train_begin resets them).
+CALLBACK_STATE = {
+    "EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch"),
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+    "ModelCheckpoint": ("best",),
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "numpy"):
+        return np.asarray(value).item()
+    return value
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Writes the resume checkpoint at each epoch end and ``best.keras`` when the monitored value improves.
+
+    Placed after the config's callbacks so their state (EarlyStopping wait/best, ReduceLROnPlateau,
+    ModelCheckpoint best) is captured after they ran, and restored in ``on_train_begin`` after they reset it.
+
+    Args:
+        store: The run's checkpoint store.
+        tracked: The config's callbacks whose state is kept.
+        monitor: What ``best.keras`` tracks (``val_loss`` when there is validation data, else ``loss``).
+        restore: State from the checkpoint being resumed, or None.
+    """
+
+    def __init__(
+        self, store: CheckpointStore, tracked: list[Any], monitor: str, restore: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.tracked = tracked
+        self.monitor = monitor
+        self.restore = restore or {}
+        self.best = float(self.restore.get("best", math.inf))
+        self.extra: dict[str, Any] = {}
+
+    def _callback_state(self) -> list[dict[str, Any]]:
+        out = []
+        for cb in self.tracked:
+            attrs = CALLBACK_STATE.get(type(cb).__name__, ())
+            out.append({"class": type(cb).__name__, **{a: _plain(getattr(cb, a, None)) for a in attrs}})
+        return out
+
+    def _best_weights_path(self, index: int) -> Path:
+        return self.store.folder / f"early_stopping_{index}.best.npz"
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        saved = self.restore.get("callbacks") or []
+        for index, (cb, state) in enumerate(zip(self.tracked, saved, strict=False)):
+            if state.get("class") != type(cb).__name__:
+                continue
+            for attr in CALLBACK_STATE.get(type(cb).__name__, ()):
+                if attr in state and state[attr] is not None:
+                    setattr(cb, attr, state[attr])
+            path = self._best_weights_path(index)
+            if getattr(cb, "restore_best_weights", False) and path.is_file():
+                with np.load(path) as data:
+                    cb.best_weights = [data[f"w{i}"] for i in range(len(data.files))]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        improved = value is not None and _finite(value) and float(value) < self.best
+        if improved:
+            self.best = float(value)
+            save_with(self.store.folder / "best.keras", self.model.save)
+        for index, cb in enumerate(self.tracked):
+            weights = getattr(cb, "best_weights", None)
+            if getattr(cb, "restore_best_weights", False) and weights is not None and cb.best_epoch == epoch:
+                buf = io.BytesIO()
+                np.savez(buf, **{f"w{i}": w for i, w in enumerate(weights)})
+                write_bytes(self._best_weights_path(index), buf.getvalue())
+        state = {
+            "best": self.best,
+            "best_monitor": self.monitor,
+            "lr": current_lr(self.model.optimizer),
+            "callbacks": self._callback_state(),
+            "logs": {k: _plain(v) for k, v in logs.items() if _finite(v)},
+            **self.extra,
+        }
+        self.store.save(self.model, epoch + 1, state)
+        save_with(self.store.folder / "last.keras", self.model.save)

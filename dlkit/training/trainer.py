@@ -1,0 +1,645 @@
+"""Train a config into a run folder, or resume one: the engine behind ``dlkit train``.
+
+One :class:`Session` prepares everything (seed, precision, strategy, data, model, preflight) before the run folder
+exists, so config and data errors leave nothing behind. Training is ``model.fit`` with dlkit's callbacks: a
+checkpoint at every epoch end (the resume state), a NaN guard that raises instead of writing the NaN state, a
+signal flag checked at batch ends, a gradient monitor, metrics.csv and TensorBoard.
+
+Resume is bit-exact at epoch boundaries: weights and optimizer state come from the epoch checkpoint, and the
+training dataset's seeded reshuffle is advanced by creating (not consuming) one iterator per finished epoch,
+so epoch k sees the same order as in an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dlkit.atomic import save_with, write_text
+from dlkit.errors import ConfigError, DivergedError, Interrupted, Problem, UsageError
+from dlkit.training import run_dir as rd
+from dlkit.training.checkpoint import CheckpointStore, Restored
+
+log = logging.getLogger("dlkit.training")
+
+AUTO_STEPS_PER_EXECUTION = 32
+FROZEN_SECTIONS = ("model", "optimizer")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class TrainResult:
+    """What a training call produced.
+
+    Attributes:
+        run_dir: The run folder (None for a dry run).
+        epochs: Epochs completed in total.
+        metrics: Final epoch metrics (loss, metrics, val_*).
+        status: completed | interrupted | diverged | failed | dry_run.
+        plan: What a dry run would do. Defaults to None.
+    """
+
+    run_dir: Path | None
+    epochs: int
+    metrics: dict[str, float]
+    status: str
+    plan: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``dlkit train --json`` object."""
+        out: dict[str, Any] = {
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "epochs": self.epochs,
+            "metrics": self.metrics,
+            "status": self.status,
+        }
+        if self.plan is not None:
+            out["plan"] = self.plan
+        return out
+
+
+# ---------------------------------------------------------------- collaborators (fallbacks until they land)
+
+
+def _api() -> Any:
+    """Namespace of the config/models/data functions the trainer calls."""
+    import types
+
+    ns = types.SimpleNamespace()
+    try:
+        from dlkit.config.loader import load_config
+
+        ns.load_config = load_config
+    except ImportError:
+        from dlkit.training._fallback import load_config
+
+        ns.load_config = load_config
+    try:
+        from dlkit.models import build_callbacks, build_loss, build_metrics, build_model, build_optimizer
+
+        ns.build_model, ns.build_optimizer, ns.build_loss = build_model, build_optimizer, build_loss
+        ns.build_metrics, ns.build_callbacks = build_metrics, build_callbacks
+        try:
+            from dlkit.models import validate_components
+
+            ns.validate_components = validate_components
+        except ImportError:
+            ns.validate_components = None
+    except ImportError:
+        from dlkit.training import _fallback as fb
+
+        ns.build_model, ns.build_optimizer, ns.build_loss = fb.build_model, fb.build_optimizer, fb.build_loss
+        ns.build_metrics, ns.build_callbacks = fb.build_metrics, fb.build_callbacks
+        ns.validate_components = None
+    try:
+        from dlkit.data import load_data, preflight
+
+        ns.load_data, ns.preflight = load_data, preflight
+    except ImportError:
+        from dlkit.training import _fallback as fb
+
+        ns.load_data, ns.preflight = fb.load_data, fb.preflight
+    return ns
+
+
+def _distribute() -> Any:
+    try:
+        from dlkit.training import distribute
+
+        return distribute
+    except ImportError:
+        return None
+
+
+def load_run_config(run: Path, overrides: tuple[str, ...] | list[str] = ()) -> Any:
+    """The run's resolved ``config.yaml`` (+ ``overrides``) as a LoadedConfig."""
+    api = _api()
+    path = run / rd.CONFIG_YAML
+    if not path.is_file():
+        raise UsageError(f"{run} has no {rd.CONFIG_YAML}; it is not a dlkit run folder")
+    return api.load_config([str(path)], list(overrides), component_checker=api.validate_components)
+
+
+# ---------------------------------------------------------------- config helpers
+
+
+def resolved_config(loaded: Any) -> dict[str, Any]:
+    """The config with defaults filled in; components exactly as given (canonical names when available)."""
+    cfg = loaded.config
+    out: dict[str, Any] = cfg.model_dump(mode="json", exclude_none=True)
+    raw = dict(loaded.raw)
+    try:
+        from dlkit.models import canonicalize
+
+        raw = canonicalize(raw)
+    except ImportError:
+        pass
+    for key in ("model", "optimizer", "loss", "metrics", "callbacks"):
+        if key in raw:
+            out[key] = raw[key]
+    for key in ("preprocessing", "augmentation"):
+        if key in (raw.get("data") or {}):
+            out["data"][key] = raw["data"][key]
+    return out
+
+
+def _to_yaml(data: dict[str, Any]) -> str:
+    try:
+        from dlkit.config.render import to_yaml
+
+        return str(to_yaml(data))
+    except ImportError:
+        import yaml
+
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def config_changes(old: Any, new: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], Any, Any]]:
+    """Every leaf that differs between ``old`` and ``new``: ``[(path, old, new), ...]``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in list(old) + [k for k in new if k not in old]:
+            out += config_changes(old.get(key), new.get(key), (*path, key))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out += config_changes(a, b, (*path, i))
+        return out
+    return [] if old == new else [(path, old, new)]
+
+
+def _short(value: Any) -> str:
+    text = "(unset)" if value is None else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------- the session
+
+
+@dataclass
+class Session:
+    """Everything prepared for one training process."""
+
+    loaded: Any
+    cfg: Any
+    api: Any
+    device: Any
+    policy: str
+    strategy: Any
+    bundle: Any
+    model: Any
+    steps_per_epoch: int | None
+    steps_per_execution: int
+    chief: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _steps(bundle: Any, cfg: Any) -> int | None:
+    n = (getattr(bundle, "counts", None) or {}).get("train")
+    if n:
+        return max(1, math.ceil(n / cfg.data.batch_size))
+    try:
+        card = int(bundle.train.cardinality())
+        return card if card > 0 else None
+    except Exception:  # noqa: BLE001 - unknown cardinality
+        return None
+
+
+def prepare(loaded: Any) -> Session:
+    """Seed, pick precision and strategy, load data, build and compile the model, run the data preflight.
+
+    Writes nothing. Raises ConfigError (exit 2) or DataError (exit 3).
+    """
+    import keras
+    import tensorflow as tf
+
+    from dlkit.training.precision import apply_policy, choose_policy, detect_device
+
+    api = _api()
+    cfg = loaded.config
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    device = detect_device()
+    policy = choose_policy(cfg.training.precision, device)
+    apply_policy(policy)
+    dist = _distribute()
+    strategy = dist.get_strategy(cfg.training.distribution) if dist is not None else None
+    chief = dist.is_chief() if dist is not None else True
+
+    bundle = api.load_data(cfg)
+    if bundle.train is None:
+        raise UsageError("no training data was loaded")
+    steps = _steps(bundle, cfg)
+    spe = cfg.training.steps_per_execution
+    if spe == "auto":
+        spe = max(1, min(AUTO_STEPS_PER_EXECUTION, steps or 1))
+    jit = cfg.training.jit_compile
+
+    scope = strategy.scope() if strategy is not None else _null()
+    with scope:
+        model = api.build_model(cfg, preprocessing=bundle.preprocessing)
+        try:
+            model.compile(
+                optimizer=api.build_optimizer(cfg.optimizer),
+                loss=api.build_loss(cfg.loss),
+                metrics=api.build_metrics(cfg.metrics),
+                steps_per_execution=spe,
+                jit_compile=jit,
+            )
+        except (ValueError, TypeError) as error:
+            raise ConfigError(
+                problems=[loaded.problem(("loss",), f"the model does not compile with this loss/metrics: {error}")]
+            ) from None
+    api.preflight(cfg, bundle, model)
+    return Session(loaded, cfg, api, device, policy, strategy, bundle, model, steps, spe, chief)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _class_weight(session: Session) -> dict[int, float] | None:
+    cw = session.cfg.training.class_weight
+    if cw is None or isinstance(cw, dict):
+        return cw
+    import numpy as np
+
+    y = session.bundle.arrays.get("train", (None, None))[1] if session.bundle.arrays else None
+    if y is None:
+        raise ConfigError(
+            problems=[session.loaded.problem(("training", "class_weight"), "'balanced' needs in-memory training data")]
+        )
+    labels = np.asarray(y).reshape(len(y), -1)
+    labels = labels.argmax(1) if labels.shape[1] > 1 else labels[:, 0].astype(int)
+    counts = np.bincount(labels)
+    return {i: float(len(labels) / (len(counts) * c)) for i, c in enumerate(counts) if c}
+
+
+def _plan(session: Session, runs_dir: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    parent = Path(runs_dir) / name
+    numbers = [int(p.name) for p in parent.iterdir() if p.name.isdigit()] if parent.is_dir() else []
+    return {
+        "run_dir": str(parent / f"{max(numbers, default=0) + 1:03d}"),
+        "epochs": session.cfg.training.epochs,
+        "batch_size": session.cfg.data.batch_size,
+        "steps_per_epoch": session.steps_per_epoch,
+        "steps_per_execution": session.steps_per_execution,
+        "samples": dict(getattr(session.bundle, "counts", {}) or {}),
+        "precision": session.policy,
+        "device": session.device.as_dict(),
+        "params": int(session.model.count_params()),
+    }
+
+
+# ---------------------------------------------------------------- running
+
+
+class Runner:
+    """Runs ``fit`` for a prepared session into a run folder, handling signals, divergence and resume."""
+
+    def __init__(self, session: Session, run: Path, console: Any = None) -> None:
+        self.s = session
+        self.run = run
+        self.console = console
+        self.store = CheckpointStore(run / "checkpoints")
+        self.lr_scale = 1.0
+
+    # -- callbacks
+    def _callbacks(self, initial_epoch: int, restored: Restored | None, flag: Any) -> tuple[list[Any], Any]:
+        import keras
+
+        from dlkit.training import callbacks as cb
+        from dlkit.training.progress import Progress
+        from dlkit.training.signals import StopOnSignal
+
+        cfg = self.s.cfg
+        model = self.s.model
+        user = self.s.api.build_callbacks(cfg.callbacks, run_dir=self.run)
+        front: list[Any] = [StopOnSignal(flag), cb.NanGuard()]
+        monitor_on = cfg.training.gradient_monitor
+        if monitor_on == "auto":
+            monitor_on = bool(cb.clip_settings(model.optimizer))
+        if monitor_on:
+            if "grad_monitor" not in self.s.extra:
+                scope = self.s.strategy.scope() if self.s.strategy is not None else _null()
+                with scope:
+                    self.s.extra["grad_monitor"] = cb.GradientMonitor(model.optimizer)
+            front.append(self.s.extra["grad_monitor"])
+        front += [cb.LearningRateLog(), cb.EpochTimer((self.s.bundle.counts or {}).get("train"))]
+        back: list[Any] = []
+        if not any(isinstance(c, keras.callbacks.TensorBoard) for c in user):
+            back.append(
+                keras.callbacks.TensorBoard(
+                    log_dir=str(self.run / "tensorboard"), write_graph=False, profile_batch=0, update_freq="epoch"
+                )
+            )
+        back.append(cb.MetricsCSV(self.run / "metrics.csv", initial_epoch))
+        monitor = "val_loss" if self.s.bundle.validation is not None else "loss"
+        checkpoint = cb.EpochCheckpoint(self.store, user, monitor, restored.state if restored else None)
+        checkpoint.extra["lr_scale"] = self.lr_scale
+        back.append(checkpoint)
+        progress = None
+        if self.console is not None:
+            progress = Progress(self.console, cfg.training.epochs, self.s.steps_per_epoch)
+            back.append(progress)
+        return front + user + back, progress
+
+    def _fit(self, initial_epoch: int, restored: Restored | None, flag: Any) -> Any:
+        callbacks, progress = self._callbacks(initial_epoch, restored, flag)
+        s = self.s
+        if not self._advanced:
+            # The seeded reshuffle draws new seeds per iterator: advance it past the finished epochs so epoch k
+            # sees the order it had in an uninterrupted run (creating an iterator consumes nothing).
+            for _ in range(initial_epoch):
+                iter(s.bundle.train)
+            self._advanced = True
+        kwargs = dict(epochs=s.cfg.training.epochs, initial_epoch=initial_epoch, callbacks=callbacks)
+        dist = _distribute()
+        try:
+            if dist is not None and s.strategy is not None and dist.needs_custom_loop(s.strategy):
+                history = dist.custom_fit(s.model, s.bundle.train, s.bundle.validation, strategy=s.strategy, **kwargs)
+            else:
+                history = s.model.fit(
+                    s.bundle.train,
+                    validation_data=s.bundle.validation,
+                    class_weight=_class_weight(s),
+                    verbose=0,
+                    shuffle=False,
+                    **kwargs,
+                )
+        finally:
+            if progress is not None:
+                progress.close()
+        return history
+
+    def _restore(self, restored: Restored) -> None:
+        """Apply what the weights file does not hold: the learning rate (ReduceLROnPlateau, NaN recovery)."""
+        lr = restored.state.get("lr")
+        self.lr_scale = float(restored.state.get("lr_scale", 1.0))
+        opt = self.s.model.optimizer
+        inner = getattr(opt, "inner_optimizer", opt)
+        if lr is not None and not _is_schedule(inner):
+            inner.learning_rate = float(lr)
+
+    def execute(self, initial_epoch: int, restored: Restored | None) -> TrainResult:
+        """Train from ``initial_epoch`` to ``training.epochs``; raise the typed error on stop/divergence."""
+        import keras
+
+        from dlkit.training.callbacks import Diverged
+        from dlkit.training.signals import SignalFlag, StopRequested
+
+        s = self.s
+        self._advanced = False
+        opt = s.model.optimizer
+        if not opt.built:
+            opt.build(s.model.trainable_variables)
+        if restored is not None:
+            self._restore(restored)
+        initial = ([v.numpy() for v in s.model.weights], [v.numpy() for v in opt.variables])
+        retries = 0
+        started = time.time()
+        flag = SignalFlag()
+        history = None
+        with flag.installed():
+            while True:
+                try:
+                    history = self._fit(initial_epoch, restored, flag)
+                    break
+                except StopRequested as stop:
+                    done = self._epochs_done()
+                    rd.update_run_json(
+                        self.run,
+                        status="interrupted",
+                        epochs_done=done,
+                        finished_at=_now(),
+                        timings={"train_s": round(time.time() - started, 3)},
+                    )
+                    import signal as _signal
+
+                    name = _signal.Signals(stop.signum).name
+                    raise Interrupted(
+                        f"interrupted by {name} during epoch {done + 1}; the checkpoint after epoch {done} is kept.\n"
+                        f"Resume with: dlkit train --resume {self.run}",
+                        stop.signum,
+                    ) from None
+                except Diverged as bad:
+                    done = self._epochs_done()
+                    if retries < s.cfg.training.nan_recovery:
+                        retries += 1
+                        restored = self.store.restore(s.model)
+                        if restored is None:
+                            for var, value in zip(s.model.weights, initial[0], strict=True):
+                                var.assign(value)
+                            for var, value in zip(opt.variables, initial[1], strict=True):
+                                var.assign(value)
+                            initial_epoch = 0
+                        else:
+                            self._restore(restored)
+                            initial_epoch = restored.epoch
+                        self.lr_scale *= 0.5
+                        inner = getattr(opt, "inner_optimizer", opt)
+                        if _is_schedule(inner):
+                            log.warning("%s; the learning rate is a schedule, retrying with it unchanged", bad)
+                        else:
+                            new_lr = float(keras.ops.convert_to_numpy(inner.learning_rate)) * 0.5
+                            inner.learning_rate = new_lr
+                            log.warning(
+                                "%s; retry %d/%d from epoch %d with learning rate %.3g",
+                                bad,
+                                retries,
+                                s.cfg.training.nan_recovery,
+                                initial_epoch,
+                                new_lr,
+                            )
+                        rd.update_run_json(self.run, nan_recoveries=retries)
+                        continue
+                    rd.update_run_json(
+                        self.run, status="diverged", epochs_done=done, finished_at=_now(), diverged=str(bad)
+                    )
+                    hint = (
+                        f"The checkpoint after epoch {done} is kept. Lower optimizer.learning_rate, set "
+                        "optimizer.global_clipnorm, or set training.nan_recovery."
+                    )
+                    raise DivergedError(f"training diverged: {bad}. {hint}") from None
+                except BaseException:
+                    rd.update_run_json(self.run, status="failed", epochs_done=self._epochs_done(), finished_at=_now())
+                    raise
+        epochs = self._epochs_done()
+        metrics = {k: float(v[-1]) for k, v in (history.history if history else {}).items() if v}
+        save_with(self.run / "model.keras", s.model.save)
+        stopped_early = epochs < s.cfg.training.epochs
+        from dlkit.training.precision import loss_scale
+
+        rd.update_run_json(
+            self.run,
+            status="completed",
+            epochs_done=epochs,
+            stopped_early=stopped_early,
+            finished_at=_now(),
+            metrics=metrics,
+            loss_scale=loss_scale(s.model),
+            timings={"train_s": round(time.time() - started, 3)},
+        )
+        return TrainResult(self.run, epochs, metrics, "completed")
+
+    def _epochs_done(self) -> int:
+        epochs = self.store.epochs()
+        return epochs[-1] if epochs else 0
+
+
+def _is_schedule(optimizer: Any) -> bool:
+    import keras
+
+    return isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)
+
+
+def _run_json(session: Session, command: list[str] | None, run: Path) -> dict[str, Any]:
+    from dlkit.training.run_dir import git_commit, versions
+
+    loaded = session.loaded
+    return {
+        "status": "running",
+        "command": command if command is not None else sys.argv,
+        "config_files": list(getattr(loaded, "files", []) or []),
+        "overrides": list(getattr(loaded, "overrides", []) or []),
+        "name": session.cfg.name,
+        "run_dir": str(run),
+        "versions": versions(),
+        "device": session.device.as_dict(),
+        "precision": session.policy,
+        "seed": session.cfg.seed,
+        "deterministic": session.cfg.training.deterministic,
+        "git_commit": git_commit(),
+        "data": {
+            "fingerprint": getattr(session.bundle, "fingerprint", None),
+            "samples": dict(getattr(session.bundle, "counts", {}) or {}),
+        },
+        "epochs": session.cfg.training.epochs,
+        "epochs_done": 0,
+        "steps_per_epoch": session.steps_per_epoch,
+        "steps_per_execution": session.steps_per_execution,
+        "params": int(session.model.count_params()),
+        "started_at": _now(),
+        "frozen": {k: resolved_config(loaded).get(k) for k in FROZEN_SECTIONS},
+    }
+
+
+def train(
+    loaded: Any,
+    *,
+    runs_dir: str | os.PathLike[str] = "runs",
+    name: str | None = None,
+    dry_run: bool = False,
+    command: list[str] | None = None,
+    console: Any = None,
+) -> TrainResult:
+    """Train ``loaded`` (a LoadedConfig) into a new ``runs_dir/<name>/<NNN>`` folder.
+
+    Args:
+        loaded: The validated config.
+        runs_dir: Parent of run folders. Defaults to "runs".
+        name: Run name. Defaults to the config's ``name``.
+        dry_run: Validate, build, load data and preflight; write nothing. Defaults to False.
+        command: The command line recorded in run.json. Defaults to ``sys.argv``.
+        console: A rich Console for the progress display, or None for none. Defaults to None.
+
+    Raises:
+        ConfigError, DataError, DivergedError, Interrupted.
+    """
+    name = name or loaded.config.name
+    rd._check_name(name)
+    session = prepare(loaded)
+    if dry_run:
+        return TrainResult(None, 0, {}, "dry_run", plan=_plan(session, runs_dir, name))
+    if session.chief:
+        run = rd.new_run_dir(runs_dir, name)
+    else:
+        import tempfile
+
+        run = Path(tempfile.mkdtemp(prefix=f"dlkit-{name}-worker-"))
+    write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
+    from dlkit.atomic import write_json
+
+    write_json(run / rd.RUN_JSON, _run_json(session, command, run))
+    log.info("run folder: %s", run)
+    return Runner(session, run, console).execute(0, None)
+
+
+def resume(
+    run_dir: str | os.PathLike[str],
+    overrides: tuple[str, ...] | list[str] = (),
+    *,
+    command: list[str] | None = None,
+    console: Any = None,
+) -> TrainResult:
+    """Continue a run from its newest good epoch checkpoint (or train more epochs of a finished one).
+
+    Raises:
+        UsageError: not a run folder, no usable checkpoint, or nothing left to train.
+        ConfigError: the model or optimizer section differs from the run's (names the key).
+    """
+    run = rd.resolve_run_dir(run_dir)
+    loaded = load_run_config(run, overrides)
+    info = rd.read_run_json(run)
+    frozen = info.get("frozen") or {}
+    now = resolved_config(loaded)
+    problems: list[Problem] = []
+    for section in FROZEN_SECTIONS:
+        if section not in frozen:
+            continue
+        for path, old, new in config_changes(frozen[section], now.get(section), (section,)):
+            problems.append(
+                loaded.problem(
+                    path,
+                    f"{_dotted(path)} changed: {_short(old)} -> {_short(new)}",
+                    hint="A run resumes only with the model and optimizer it started with; start a new run instead.",
+                )
+            )
+    if problems:
+        raise ConfigError("cannot resume: the model or optimizer changed since the run started", problems)
+    session = prepare(loaded)
+    runner = Runner(session, run, console)
+    restored = runner.store.restore(session.model)
+    initial_epoch = restored.epoch if restored else 0
+    epochs = loaded.config.training.epochs
+    if initial_epoch >= epochs:
+        raise UsageError(
+            f"{run} has already trained {initial_epoch} of {epochs} epochs; "
+            f"to train more: dlkit train --resume {run} --set training.epochs={initial_epoch + max(1, epochs)}"
+        )
+    if overrides:
+        write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
+    resumes = list(info.get("resumes") or [])
+    resumes.append({"at": _now(), "from_epoch": initial_epoch, "overrides": list(overrides), "command": command})
+    rd.update_run_json(run, status="running", epochs=epochs, resumes=resumes)
+    log.info("resuming %s from epoch %d of %d", run, initial_epoch, epochs)
+    return runner.execute(initial_epoch, restored)
+
+
+def load_config(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Load and validate configs (schema and Keras component checks together); raises ConfigError."""
+    api = _api()
+    return api.load_config(list(paths), list(overrides), component_checker=api.validate_components)
