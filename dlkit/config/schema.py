@@ -11,7 +11,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
+
+from dlkit.config.suggest import did_you_mean
 
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -35,6 +39,27 @@ def _bare_to_component(value: Any) -> Any:
     return {"type": value} if isinstance(value, str) else value
 
 
+def config_error(message: str, key: str | None = None, suggestion: str | None = None) -> PydanticCustomError:
+    """A validation error the loader renders as-is, located at sub-key ``key`` of the model that raised it."""
+    return PydanticCustomError("dlkit", "{message}", {"message": message, "key": key, "suggestion": suggestion})
+
+
+_IMPORT_PATH_RE = re.compile(r"[.:/\\()\s]")
+
+
+def _check_name(value: str, allow_empty: bool = False) -> str:
+    """A component ``type`` is a registered name, never an import path or expression."""
+    if not value.strip() and not allow_empty:
+        raise config_error("component type must not be empty")
+    if _IMPORT_PATH_RE.search(value):
+        tail = re.split(r"[.:/\\]", value.strip().rstrip("()"))[-1]
+        raise config_error(
+            f"import paths are not allowed; name a registered component (got '{value}')",
+            suggestion=tail if tail and tail.isidentifier() else None,
+        )
+    return value
+
+
 class Component(BaseModel):
     """A Keras object by name plus its Keras constructor arguments, verbatim.
 
@@ -54,9 +79,13 @@ class Component(BaseModel):
     @field_validator("type")
     @classmethod
     def _plain_name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("component type must not be empty")
-        return value
+        return _check_name(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # The bare-string form (`- Flatten`, `optimizer: adam`) is valid too; say so to editors.
+        schema = handler(core_schema)
+        return {"anyOf": [{"type": "string", "description": "A component that takes no arguments."}, schema]}
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -87,11 +116,17 @@ class LayerSpec(Component):
     @field_validator("type")
     @classmethod
     def _plain_name(cls, value: str) -> str:  # empty allowed when `block` is set
-        return value
+        return _check_name(value, allow_empty=True)
 
     @model_validator(mode="after")
     def _type_or_block(self) -> LayerSpec:
         if self.block is None and not self.type:
+            for key in self.model_extra or {}:
+                near = did_you_mean(key, ["type", "block"])
+                if near:
+                    raise config_error(
+                        "a layer needs a `type` (a Keras layer name) or a `block`", key=key, suggestion=near
+                    )
             raise ValueError("a layer needs a `type` (a Keras layer name) or a `block`")
         if self.block is not None and self.type:
             raise ValueError("give either `type` or `block`, not both")
@@ -156,13 +191,17 @@ class OptimizerConfig(Component):
     def _one_clip(self) -> OptimizerConfig:
         given = [name for name in CLIP_ARGS if getattr(self, name) is not None]
         if len(given) > 1:
-            raise ValueError(f"give only one of clipnorm, clipvalue, global_clipnorm (got {', '.join(given)})")
+            raise config_error(
+                f"give only one of clipnorm, clipvalue, global_clipnorm (got {', '.join(given)})", key=given[-1]
+            )
         return self
 
     @property
     def kwargs(self) -> dict[str, Any]:
         """All constructor arguments except ``type`` (schedules left as components)."""
-        out: dict[str, Any] = {k: getattr(self, k) for k in ("learning_rate", *CLIP_ARGS) if getattr(self, k) is not None}
+        out: dict[str, Any] = {
+            k: getattr(self, k) for k in ("learning_rate", *CLIP_ARGS) if getattr(self, k) is not None
+        }
         out.update(self.model_extra or {})
         return out
 
@@ -181,7 +220,9 @@ class DataConfig(Strict):
         "synthetic",
         description="keras:NAME | sklearn:NAME | csv | npz | images | tfrecord | tfds:NAME | synthetic",
     )
-    path: str | None = Field(None, description="Local archive (keras:), folder (images) or file, when one file holds all.")
+    path: str | None = Field(
+        None, description="Local archive (keras:), folder (images) or file, when one file holds all."
+    )
     train: str | None = Field(None, description="Training file or folder, used as given.")
     validation: str | None = Field(None, description="Validation file or folder, used as given (no re-splitting).")
     test: str | None = Field(None, description="Test file or folder, used as given.")
@@ -193,7 +234,9 @@ class DataConfig(Strict):
     color_mode: Literal["rgb", "grayscale", "rgba"] = Field("rgb", description="images: channels. Defaults to rgb.")
     feature_spec: dict[str, FeatureSpec] | None = Field(None, description="tfrecord: features to parse.")
     samples: PositiveInt = Field(1024, description="synthetic: number of samples. Defaults to 1024.")
-    num_classes: PositiveInt | None = Field(None, description="Number of classes. Defaults to the model's output width.")
+    num_classes: PositiveInt | None = Field(
+        None, description="Number of classes. Defaults to the model's output width."
+    )
     validation_split: float = Field(0.1, ge=0, lt=1, description="Held-out fraction when no validation set is given.")
     test_split: float = Field(0.0, ge=0, lt=1, description="Held-out test fraction when no test set is given.")
     batch_size: PositiveInt = Field(32, description="Global batch size. Defaults to 32.")
@@ -215,7 +258,9 @@ class DataConfig(Strict):
 class DistributionConfig(Strict):
     """Which tf.distribute strategy to train under."""
 
-    strategy: Literal["none", "mirrored", "multi_worker_mirrored", "tpu"] = Field("none", description="Defaults to none.")
+    strategy: Literal["none", "mirrored", "multi_worker_mirrored", "tpu"] = Field(
+        "none", description="Defaults to none."
+    )
     devices: list[str] | None = Field(None, description="mirrored: devices to use, e.g. ['/gpu:0', '/gpu:1'].")
 
 
@@ -237,15 +282,23 @@ class TrainingConfig(Strict):
     distribution: DistributionConfig = Field(default_factory=DistributionConfig)
 
 
+ExportFormat = Literal["saved_model", "tflite", "keras", "onnx"]
+Quantization = Literal["none", "dynamic", "float16", "int8"]
+
+
+def _default_formats() -> list[ExportFormat]:
+    return ["saved_model", "tflite"]
+
+
+def _default_quantize() -> list[Quantization]:
+    return ["none"]
+
+
 class ExportConfig(Strict):
     """What ``dlkit export`` produces by default and how strictly it verifies."""
 
-    formats: list[Literal["saved_model", "tflite", "keras", "onnx"]] = Field(
-        default_factory=lambda: ["saved_model", "tflite"], description="Artifact formats."
-    )
-    quantize: list[Literal["none", "dynamic", "float16", "int8"]] = Field(
-        default_factory=lambda: ["none"], description="TFLite quantizations."
-    )
+    formats: list[ExportFormat] = Field(default_factory=_default_formats, description="Artifact formats.")
+    quantize: list[Quantization] = Field(default_factory=_default_quantize, description="TFLite quantizations.")
     calibration_samples: PositiveInt = Field(500, description="int8 calibration samples from the training split.")
     verify: bool = Field(True, description="Run every artifact on the test split and compare. Defaults to true.")
     tolerance: float = Field(1e-4, gt=0, description="Max |output difference| for float artifacts.")
