@@ -1,0 +1,262 @@
+"""Check every component name and keyword argument of a raw config against the live Keras signatures.
+
+Runs on the raw (merged) config dict *before* anything is built, so ``dlkit config check`` reports
+schema and Keras problems together. It tolerates malformed structure: a section of the wrong shape is
+skipped here because the schema reports it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dlkit.errors import Problem
+from dlkit.models import registry
+from dlkit.models.registry import Entry
+
+Path = tuple[str | int, ...]
+Where = Callable[[Path], tuple[str | None, int | None]]
+
+# Keys of a `model.layers` entry that belong to dlkit (graph wiring, blocks), not to the Keras layer.
+LAYER_SPEC_KEYS = frozenset({"inputs", "block", "repeat"})
+# File-path arguments that default into the run folder, so they may be left out of the config.
+CALLBACK_PATH_ARGS = {
+    "ModelCheckpoint": "filepath",
+    "TensorBoard": "log_dir",
+    "CSVLogger": "filename",
+    "BackupAndRestore": "backup_dir",
+}
+# Layer arguments that hold another layer (wrappers): Bidirectional/TimeDistributed `layer`, RNN `cell`.
+NESTED_LAYER_ARGS = frozenset({"layer", "backward_layer", "cell"})
+
+
+def dotted(path: Path) -> str:
+    """``("model", "layers", 1, "type")`` -> ``model.layers[1].type``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def sub_kind(kind: str, arg: str) -> str | None:
+    """The registry kind of a component-valued argument (``kernel_initializer`` -> initializers), or None."""
+    if kind == "optimizers":
+        return "schedules" if arg == "learning_rate" else None
+    if kind != "layers":
+        return None
+    if arg in NESTED_LAYER_ARGS:
+        return "layers"
+    if arg == "activation" or arg.endswith("_activation"):
+        return "activations"
+    for suffix, sub in (
+        ("initializer", "initializers"),
+        ("regularizer", "regularizers"),
+        ("constraint", "constraints"),
+    ):
+        if arg.endswith(suffix):
+            return sub
+    return None
+
+
+def component_name(value: Any) -> str | None:
+    """The ``type`` of a component given as a bare string or a mapping; None when it has none."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("type"), str):
+        return value["type"]
+    return None
+
+
+def check_component(
+    kind: str,
+    value: Any,
+    path: Path,
+    where: Where | None = None,
+    *,
+    skip_keys: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """Check one component (bare name or ``{type: NAME, **kwargs}``) and its nested components.
+
+    Args:
+        kind: Registry kind of the component.
+        value: The raw value from the config.
+        path: Its key path, e.g. ``("model", "layers", 1)``.
+        where: Maps a key path to ``(file, line)``. Defaults to unlocated problems.
+        skip_keys: Keys of the mapping that are not constructor arguments. Defaults to none.
+
+    Returns:
+        Every problem found (empty when the component is fine).
+    """
+    problems: list[Problem] = []
+
+    def add(at: Path, message: str, suggestion: str | None = None) -> None:
+        file, line = where(at) if where else (None, None)
+        problems.append(Problem(file=file, line=line, path=dotted(at), message=message, suggestion=suggestion))
+
+    name = component_name(value)
+    if name is None:
+        return problems  # wrong shape or no type: the schema reports it
+    type_path = path if isinstance(value, str) else (*path, "type")
+    if not name.strip():
+        return problems
+    entry = registry.lookup(kind, name)
+    if entry is None:
+        message, suggestion = registry.unknown_message(kind, name)
+        add(type_path, message, suggestion)
+        return problems
+    kwargs = {k: v for k, v in value.items() if k != "type" and k not in skip_keys} if isinstance(value, dict) else {}
+    target = entry
+    if not entry.is_class and kwargs:
+        sibling = registry.sibling_class(entry)
+        if sibling is None:
+            first = next(iter(kwargs))
+            add((*path, str(first)), f"'{entry.name}' takes no arguments (got '{first}')")
+            return problems
+        target = sibling
+    if target.is_class:
+        _check_kwargs(target, kwargs, path, add)
+    for arg, sub in kwargs.items():
+        if not isinstance(arg, str):
+            continue
+        kind_of_arg = sub_kind(target.kind, arg)
+        if kind_of_arg and (isinstance(sub, str) or (isinstance(sub, dict) and "type" in sub)):
+            problems.extend(check_component(kind_of_arg, sub, (*path, arg), where))
+    return problems
+
+
+def _check_kwargs(entry: Entry, kwargs: dict[Any, Any], path: Path, add: Callable[..., None]) -> None:
+    sig = registry.signature(entry.obj)
+    for arg in kwargs:
+        if str(arg) not in sig.accepted:
+            add(
+                (*path, str(arg)),
+                f"{entry.name} has no argument '{arg}'",
+                registry.suggest(str(arg), sig.accepted),
+            )
+    defaultable = {CALLBACK_PATH_ARGS.get(entry.name)} if entry.kind == "callbacks" else set()
+    for arg in sig.required:
+        if arg not in kwargs and arg not in defaultable:
+            add(path, f"{entry.name} is missing required argument '{arg}'")
+
+
+def iter_components(raw: dict[str, Any]) -> Iterator[tuple[str, Path, Any, frozenset[str]]]:
+    """Every top-level component site of a raw config: ``(kind, path, value, skip_keys)``."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for section in ("preprocessing", "augmentation"):
+            items = data.get(section)
+            if isinstance(items, list):
+                for i, item in enumerate(items):
+                    yield "layers", ("data", section, i), item, frozenset()
+    model = raw.get("model")
+    if isinstance(model, dict):
+        layers = model.get("layers")
+        if isinstance(layers, list):
+            for i, item in enumerate(layers):
+                yield "layers", ("model", "layers", i), item, LAYER_SPEC_KEYS
+        blocks = model.get("blocks")
+        if isinstance(blocks, dict):
+            for block_name, items in blocks.items():
+                if isinstance(items, list):
+                    for i, item in enumerate(items):
+                        yield "layers", ("model", "blocks", block_name, i), item, LAYER_SPEC_KEYS
+    if "optimizer" in raw:
+        yield "optimizers", ("optimizer",), raw["optimizer"], frozenset()
+    if "loss" in raw:
+        yield "losses", ("loss",), raw["loss"], frozenset()
+    for section, kind in (("metrics", "metrics"), ("callbacks", "callbacks")):
+        items = raw.get(section)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                yield kind, (section, i), item, frozenset()
+
+
+def validate_components(raw: dict[str, Any], where: Where | None = None) -> list[Problem]:
+    """Check every component name and argument in a raw config against the live Keras registries.
+
+    Unknown names and arguments get did-you-mean suggestions; import paths are refused; block uses must
+    name a block of ``model.blocks``. Nothing is built.
+
+    Args:
+        raw: The merged config dict (before or after schema validation).
+        where: Maps a key path tuple to ``(file, line)``. Defaults to unlocated problems.
+
+    Returns:
+        The problems found, in config order (the caller sorts them with the schema's).
+    """
+    problems: list[Problem] = []
+    if not isinstance(raw, dict):
+        return problems
+    for kind, path, value, skip in iter_components(raw):
+        problems.extend(check_component(kind, value, path, where, skip_keys=skip))
+    problems.extend(_check_block_uses(raw, where))
+    return problems
+
+
+def _check_block_uses(raw: dict[str, Any], where: Where | None) -> list[Problem]:
+    model = raw.get("model")
+    if not isinstance(model, dict):
+        return []
+    blocks = model.get("blocks") if isinstance(model.get("blocks"), dict) else {}
+    assert isinstance(blocks, dict)
+    sites: list[tuple[Path, Any]] = []
+    if isinstance(model.get("layers"), list):
+        sites += [(("model", "layers", i), item) for i, item in enumerate(model["layers"])]
+    for block_name, items in blocks.items():
+        if isinstance(items, list):
+            sites += [(("model", "blocks", block_name, i), item) for i, item in enumerate(items)]
+    problems = []
+    for path, item in sites:
+        if isinstance(item, dict) and isinstance(item.get("block"), str) and item["block"] not in blocks:
+            at = (*path, "block")
+            file, line = where(at) if where else (None, None)
+            known = ", ".join(sorted(map(str, blocks))) or "none declared"
+            problems.append(
+                Problem(
+                    file=file,
+                    line=line,
+                    path=dotted(at),
+                    message=f"unknown block '{item['block']}' (model.blocks: {known})",
+                    suggestion=registry.suggest(item["block"], map(str, blocks)),
+                )
+            )
+    return problems
+
+
+def canonical_component(kind: str, value: Any, skip_keys: frozenset[str] = frozenset()) -> Any:
+    """A copy of one component with its ``type`` (and nested component names) made canonical."""
+    name = component_name(value)
+    if name is None:
+        return value
+    entry = registry.lookup(kind, name)
+    if entry is None:
+        return value
+    if isinstance(value, str):
+        return entry.name
+    out = dict(value)
+    out["type"] = entry.name
+    target = registry.sibling_class(entry) if not entry.is_class and len(out) > 1 else entry
+    for arg, sub in value.items():
+        if arg == "type" or arg in skip_keys or not isinstance(arg, str) or target is None:
+            continue
+        kind_of_arg = sub_kind(target.kind, arg)
+        if kind_of_arg:
+            out[arg] = canonical_component(kind_of_arg, sub)
+    return out
+
+
+def canonicalize(raw: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``raw`` with every component ``type`` written canonical (``conv2d`` -> ``Conv2D``).
+
+    Unknown names are left as they are (validation reports them). Bare strings stay bare strings.
+    """
+    out = copy.deepcopy(raw)
+    if not isinstance(out, dict):
+        return out
+    for kind, path, value, skip in list(iter_components(out)):
+        parent: Any = out
+        for part in path[:-1]:
+            parent = parent[part]
+        parent[path[-1]] = canonical_component(kind, value, skip)
+    return out
