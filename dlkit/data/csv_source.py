@@ -9,6 +9,10 @@ training values (code 0 = a value not seen in training, then 1, 2, ...). A model
 so a row that mixes strings and numbers cannot go in raw; the codes go in instead, and the vocabularies are
 returned in ``DataBundle.encoders`` (and written to the run) so the same encoding can be applied at predict
 time. String label columns become class indices in sorted order (``DataBundle.class_names``).
+
+With ``model.input_dtype: string`` every feature column is kept as raw text (no typing, no codes), for
+text models whose ``data.preprocessing`` starts with a TextVectorization or StringLookup layer: then the
+saved model takes the raw CSV cells.
 """
 
 from __future__ import annotations
@@ -207,7 +211,10 @@ def load_csv(cfg: Any, name: str | None = None) -> Loaded:
             problems=[Problem(file=train_path, path=train_key, message="the CSV file has a header but no rows")]
         )
     label, features = _pick_columns(cfg, header, train_path)
-    kinds = _column_types(header, rows, lines, features, train_path, train_key)
+    text = cfg.model.input_dtype == "string"
+    kinds = (
+        {c: "text" for c in features} if text else _column_types(header, rows, lines, features, train_path, train_key)
+    )
     lookups: dict[str, Any] = {}
     encoders: dict[str, list[str]] = {}
     for col in features:
@@ -235,10 +242,14 @@ def load_csv(cfg: Any, name: str | None = None) -> Loaded:
                     ]
                 )
         x = np.zeros((len(r), len(features)), dtype=np.float32)
+        if text:
+            x = np.asarray([[row[h.index(c)] for c in features] for row in r], dtype=str).reshape(len(r), len(features))
         problems: list[Problem] = []
         for k, col in enumerate(features):
             j = h.index(col)
             cells = [row[j].strip() for row in r]
+            if text:
+                continue
             if col in lookups:
                 x[:, k] = np.asarray(lookups[col](np.asarray(cells, dtype=object)), dtype=np.float32) if cells else []
                 continue

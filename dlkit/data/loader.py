@@ -75,7 +75,9 @@ def load_data(cfg: Any, *, splits: tuple[str, ...] = SPLITS) -> DataBundle:
         batches = tf.data.Dataset.from_tensor_slices(train.x)
         if loaded.decode is not None:
             batches = batches.map(loaded.decode, num_parallel_calls=tf.data.AUTOTUNE)
-        batches = batches.batch(ADAPT_BATCH).map(lambda x: tf.cast(x, dtype))
+        batches = batches.batch(ADAPT_BATCH)
+        if dtype != "string":
+            batches = batches.map(lambda x: tf.cast(x, dtype))
         adapt(preprocessing, cfg.data.preprocessing, batches)
 
     datasets: dict[str, Any] = {s: None for s in SPLITS}
@@ -114,7 +116,7 @@ def _streamed(cfg: Any, loaded: Loaded, splits: tuple[str, ...], task: str, dtyp
     if empty:
         raise DataError(problems=[Problem(path="data.source", message=f"the {empty[0]} split is empty")])
     if "train" in splits and pre:
-        batches = loaded.stream["train"].map(lambda x, y: tf.cast(x, dtype)).batch(ADAPT_BATCH)
+        batches = loaded.stream["train"].map(lambda x, y: x).batch(ADAPT_BATCH)
         adapt(pre, cfg.data.preprocessing, batches)
     datasets: dict[str, Any] = {s: None for s in SPLITS}
     for s in splits:
@@ -136,7 +138,9 @@ def _streamed(cfg: Any, loaded: Loaded, splits: tuple[str, ...], task: str, dtyp
         fingerprint={"source": cfg.data.source, "seed": cfg.seed},
         sample_shape=tuple(sample) if sample.is_fully_defined() else None,
     )
-    bundle._unbatched = {s: ds.map(lambda x, y: (tf.cast(x, dtype), y)) for s, ds in loaded.stream.items()}
+    bundle._unbatched = {
+        s: ds.map(lambda x, y: (x if dtype == "string" else tf.cast(x, dtype), y)) for s, ds in loaded.stream.items()
+    }
     return bundle
 
 

@@ -38,7 +38,7 @@ def _caster(dtype: str) -> Any:
     import tensorflow as tf
 
     def cast(x: Any, y: Any) -> Any:
-        return tf.cast(x, dtype), y
+        return (x if dtype == "string" else tf.cast(x, dtype)), y
 
     return cast
 
