@@ -40,7 +40,7 @@ def _print_summary(info: dict[str, Any]) -> None:
 
     table = Table(title=f"Model: {info.get('name', '')}", title_justify="left")
     for column, justify in (("Layer", "left"), ("Type", "left"), ("Output shape", "left"), ("Params", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
     table.add_column("FLOPs", justify="right")
     for row in info["layers"]:
         table.add_row(
