@@ -213,14 +213,14 @@ class Session:
 
 
 def _steps(bundle: Any, cfg: Any) -> int | None:
-    n = (getattr(bundle, "counts", None) or {}).get("train")
-    if n:
-        return max(1, math.ceil(n / cfg.data.batch_size))
     try:
         card = int(bundle.train.cardinality())
-        return card if card > 0 else None
-    except Exception:  # noqa: BLE001 - unknown cardinality
-        return None
+        if card > 0:
+            return card
+    except Exception:  # noqa: BLE001 - not a tf.data.Dataset
+        pass
+    n = (getattr(bundle, "counts", None) or {}).get("train")
+    return max(1, math.ceil(n / cfg.data.batch_size)) if n else None
 
 
 def prepare(loaded: Any) -> Session:
@@ -298,6 +298,23 @@ def _class_weight(session: Session) -> dict[int, float] | None:
     return {i: float(len(labels) / (len(counts) * c)) for i, c in enumerate(counts) if c}
 
 
+def _with_class_weight(data: Any, class_weight: dict[int, float] | None) -> Any:
+    """Add per-sample weights from ``class_weight`` (what ``fit(class_weight=)`` does, which a distributed
+    dataset does not support)."""
+    if not class_weight:
+        return data
+    import tensorflow as tf
+
+    size = max(class_weight) + 1
+    table = tf.constant([class_weight.get(i, 1.0) for i in range(size)], tf.float32)
+
+    def weigh(x: Any, y: Any) -> Any:
+        labels = tf.argmax(y, axis=-1) if y.shape.rank and y.shape[-1] and y.shape[-1] > 1 else tf.reshape(y, [-1])
+        return x, y, tf.gather(table, tf.cast(labels, tf.int32))
+
+    return data.map(weigh, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _plan(session: Session, runs_dir: str | os.PathLike[str], name: str) -> dict[str, Any]:
     parent = Path(runs_dir) / name
     numbers = [int(p.name) for p in parent.iterdir() if p.name.isdigit()] if parent.is_dir() else []
@@ -370,12 +387,7 @@ class Runner:
     def _fit(self, initial_epoch: int, restored: Restored | None, flag: Any) -> Any:
         callbacks, progress = self._callbacks(initial_epoch, restored, flag)
         s = self.s
-        if not self._advanced:
-            # The seeded reshuffle draws new seeds per iterator: advance it past the finished epochs so epoch k
-            # sees the order it had in an uninterrupted run (creating an iterator consumes nothing).
-            for _ in range(initial_epoch):
-                iter(s.bundle.train)
-            self._advanced = True
+        train = self._train_data(initial_epoch)
         kwargs = dict(epochs=s.cfg.training.epochs, initial_epoch=initial_epoch, callbacks=callbacks)
         dist = _distribute()
         try:
@@ -383,17 +395,36 @@ class Runner:
                 history = dist.custom_fit(s.model, s.bundle.train, s.bundle.validation, strategy=s.strategy, **kwargs)
             else:
                 history = s.model.fit(
-                    s.bundle.train,
+                    train,
                     validation_data=s.bundle.validation,
-                    class_weight=_class_weight(s),
                     verbose=0,
                     shuffle=False,
+                    # Given explicitly, Keras makes exactly one iterator per epoch (else two): see _train_data.
+                    steps_per_epoch=s.steps_per_epoch,
                     **kwargs,
                 )
         finally:
             if progress is not None:
                 progress.close()
         return history
+
+    def _train_data(self, initial_epoch: int) -> Any:
+        """The training data as ``fit`` iterates it, its reshuffle advanced past ``initial_epoch`` epochs.
+
+        ``shuffle(seed, reshuffle_each_iteration=True)`` draws the seeds of each new iterator from a generator
+        held by the dataset, and Keras iterates a distributed copy of what it is given. So we distribute it
+        ourselves and create (without consuming) one iterator per finished epoch: epoch k then sees the order it
+        had in an uninterrupted run.
+        """
+        import tensorflow as tf
+
+        if self._train is None:
+            data = _with_class_weight(self.s.bundle.train, _class_weight(self.s))
+            strategy = self.s.strategy or tf.distribute.get_strategy()
+            self._train = strategy.experimental_distribute_dataset(data)
+            for _ in range(initial_epoch):
+                iter(self._train)
+        return self._train
 
     def _restore(self, restored: Restored) -> None:
         """Apply what the weights file does not hold: the learning rate (ReduceLROnPlateau, NaN recovery)."""
@@ -412,7 +443,7 @@ class Runner:
         from dlkit.training.signals import SignalFlag, StopRequested
 
         s = self.s
-        self._advanced = False
+        self._train: Any = None
         opt = s.model.optimizer
         if not opt.built:
             opt.build(s.model.trainable_variables)
