@@ -190,7 +190,10 @@ def _plain(err: dict[str, Any], located: _Located) -> tuple[str, str | None, str
     }
     if kind in bounds:
         words, key = bounds[kind]
-        return f"{words} {ctx.get(key)}", None, None, True
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"{words} {bound}", None, None, True
     if kind == "too_short":
         n = ctx.get("min_length", 1)
         what = "one item" if n == 1 else f"{n} items"

@@ -190,11 +190,13 @@ def apply_override(raw: dict[str, Any], origins: Origins, override: str, cwd: Pa
         child = container[part] if isinstance(node, list) or part in container else None
         if child is None:
             child = container[part] = {}
+            origins[tuple(done)] = (label, None)
         elif isinstance(child, str) and _is_component(tuple(done)):
             child = container[part] = {"type": child}
             origins[(*done, "type")] = origins.get(tuple(done), (label, None))
         node = child
     path = tuple(done)
+    label = f"--set {dotted(path)}"  # negative indices resolved
     _drop_under(origins, path)
     origins[path] = (label, None)
     for sub in _sub_paths(value, path):
@@ -251,9 +253,15 @@ def _validate(
             # The schema problems explain the malformed input the checker tripped on.
             log.debug("component checker failed on an invalid config", exc_info=True)
             extra = []
-        taken = {p.path for p in problems}
-        problems += [p for p in extra if p.path not in taken]
+        taken = [p.path for p in problems if p.path]
+        problems += [p for p in extra if not any(_overlaps(p.path, t) for t in taken)]
     return config, sorted(problems, key=Problem.sort_key)
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether two dotted paths name the same value or one contains the other (one problem is enough)."""
+    short, long = sorted((a, b), key=len)
+    return bool(short) and (long == short or long.startswith((short + ".", short + "[")))
 
 
 def _finish(

@@ -52,10 +52,11 @@ def _check_name(value: str, allow_empty: bool = False) -> str:
     if not value.strip() and not allow_empty:
         raise config_error("component type must not be empty")
     if _IMPORT_PATH_RE.search(value):
-        tail = re.split(r"[.:/\\]", value.strip().rstrip("()"))[-1]
+        tail = value.strip().rsplit(".", 1)[-1]
+        keras_path = value.startswith(("keras.", "tf.keras.", "tensorflow.keras.")) and tail.isidentifier()
         raise config_error(
             f"import paths are not allowed; name a registered component (got '{value}')",
-            suggestion=tail if tail and tail.isidentifier() else None,
+            suggestion=tail if keras_path else None,
         )
     return value
 

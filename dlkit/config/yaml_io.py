@@ -9,6 +9,7 @@ YAML 1.2 core-schema rules, and the Python values are built by walking the nodes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -257,7 +258,11 @@ def load_yaml(path: str | Path) -> tuple[dict[str | int, Any], Origins]:
         raise ConfigError(
             problems=[
                 Problem(
-                    file, None, "", "the file is empty", hint="A config is a mapping of sections: model:, loss:, ..."
+                    file,
+                    None,
+                    "",
+                    "the file is empty",
+                    hint="A config is a mapping of sections such as model:, loss: and training:.",
                 )
             ]
         )
@@ -282,5 +287,8 @@ def parse_value(text: str, label: str = "--set") -> Any:
 
     An empty VALUE is null. Raises :class:`ConfigError` naming ``label`` for invalid YAML or tags.
     """
-    value, _ = load_yaml_text(text, label)
+    try:
+        value, _ = load_yaml_text(text, label)
+    except ConfigError as error:  # a one-line value has no useful line number
+        raise ConfigError(problems=[dataclasses.replace(p, line=None) for p in error.problems]) from None
     return value
