@@ -317,7 +317,7 @@ class Config(Strict):
     """A whole dlkit experiment."""
 
     name: str = Field("run", description="Run name: letters, digits, '.', '_' and '-'.")
-    seed: int = Field(42, description="Seeds Python, NumPy, TensorFlow and the data order. Defaults to 42.")
+    seed: int = Field(42, ge=0, description="Seeds Python, NumPy, TensorFlow and the data order. Defaults to 42.")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(type="adam"))
