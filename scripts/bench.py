@@ -121,6 +121,8 @@ def child_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("NO_COLOR", "1")
     env["PYTHONUNBUFFERED"] = "1"
+    # Lets `dlkit train --plugin bench_plugin` import the first-step callback (the baselines have it already).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(BASELINES), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -354,9 +356,14 @@ class Bench:
     # -- one training run on each side -------------------------------------------------------------------------
 
     def dlkit_train(self, label: str, config: dict[str, Any], tty: bool = False) -> ProcRun:
+        # run.json does not record when the first step began: a one-callback plugin writes it, as the
+        # baselines' BenchTimer does (see bench_baselines/bench_plugin.py).
+        first_step = self.work / "timing" / f"{label}-{self._counter + 1:03d}-first-step.json"
+        first_step.parent.mkdir(parents=True, exist_ok=True)
+        config = dict(config, callbacks=[{"type": "BenchFirstStep", "out": str(first_step)}])
         cfg = write_config(self.work / "configs" / f"{label}.yaml", config)
         runs_dir = self.work / "runs"
-        cmd = [*dlkit_cmd(), "train", str(cfg), "--runs-dir", str(runs_dir), "--json"]
+        cmd = [*dlkit_cmd(), "train", str(cfg), "--runs-dir", str(runs_dir), "--json", "--plugin", "bench_plugin"]
         run = self._record(run_process(label, cmd, self._log(label), cwd=self.work, tty=tty))
         if not run.ok:
             return run
@@ -367,6 +374,8 @@ class Bench:
         samples = config["data"]["samples"]
         timing = read_metrics_csv(run_dir / "metrics.csv", samples) if (run_dir / "metrics.csv").exists() else {}
         timing["first_step_s"] = read_dlkit_first_step(run_dir / "run.json", run.start_time)
+        if timing["first_step_s"] is None and first_step.exists():
+            timing["first_step_s"] = read_baseline_timing(first_step, run.start_time)["first_step_s"]
         timing["run_dir"] = str(run_dir)
         run.extra.update(timing)
         self.runs[-1]["extra"] = run.extra
