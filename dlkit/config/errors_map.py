@@ -162,8 +162,12 @@ def _kind_phrase(err: dict[str, Any], member: Any) -> str:
     return _KIND_ERRORS.get(err["type"], err["msg"])
 
 
-def _plain(err: dict[str, Any], located: _Located) -> tuple[str, str | None, str | None, bool]:
-    """(message, suggestion, extra key, show got) for one error that is not merged with others."""
+def _plain(err: dict[str, Any], located: _Located) -> tuple[str, str | None, str | None, bool | str]:
+    """(message, suggestion, extra key, show got) for one error that is not merged with others.
+
+    "show got" is "always" for wrong kinds and bounds (the value itself is the problem), True to show it only
+    when it is short and scalar-like (not the whole mapping a model-level check looked at), False never.
+    """
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "dlkit":
         return ctx["message"], ctx.get("suggestion"), ctx.get("key"), "(got" not in ctx["message"]
@@ -178,10 +182,10 @@ def _plain(err: dict[str, Any], located: _Located) -> tuple[str, str | None, str
         return "required key is missing", None, None, False
     if kind == "literal_error":
         vals = _literals(ctx)
-        return f"expected one of {', '.join(vals)}", did_you_mean(value, vals), None, True
+        return f"expected one of {', '.join(vals)}", did_you_mean(value, vals), None, "always"
     if kind in _KIND_ERRORS:
         what = _kind_phrase(err, located.member)
-        return f"expected {what} as key" if located.is_key else f"expected {what}", None, None, True
+        return f"expected {what} as key" if located.is_key else f"expected {what}", None, None, "always"
     bounds = {
         "greater_than_equal": ("must be at least", "ge"),
         "greater_than": ("must be greater than", "gt"),
@@ -193,13 +197,13 @@ def _plain(err: dict[str, Any], located: _Located) -> tuple[str, str | None, str
         bound = ctx.get(key)
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)
-        return f"{words} {bound}", None, None, True
+        return f"{words} {bound}", None, None, "always"
     if kind == "too_short":
         n = ctx.get("min_length", 1)
         what = "one item" if n == 1 else f"{n} items"
-        return f"needs at least {what}", None, None, True
+        return f"needs at least {what}", None, None, "always"
     if kind == "too_long":
-        return f"takes at most {ctx.get('max_length')} items", None, None, True
+        return f"takes at most {ctx.get('max_length')} items", None, None, "always"
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
@@ -223,7 +227,7 @@ def convert(model: type[BaseModel], errors: Sequence[Any], where: Where) -> list
 
     problems: list[Problem] = []
 
-    def add(path: tuple[str | int, ...], message: str, got: Any, show_got: bool, suggestion: str | None) -> None:
+    def add(path: tuple[str | int, ...], message: str, got: Any, show_got: bool | str, suggestion: str | None) -> None:
         file, line = where(path)
         problems.append(
             Problem(
@@ -231,7 +235,7 @@ def convert(model: type[BaseModel], errors: Sequence[Any], where: Where) -> list
                 line,
                 dotted(path),
                 message,
-                got=show(got) if show_got and _scalarish(got) else None,
+                got=show(got) if show_got == "always" or (show_got and _scalarish(got)) else None,
                 suggestion=suggestion,
             )
         )
@@ -250,7 +254,7 @@ def convert(model: type[BaseModel], errors: Sequence[Any], where: Where) -> list
         literal_values = [v for e, _ in members if e["type"] == "literal_error" for v in _literals(e.get("ctx"))]
         value = members[0][0].get("input")
         text = ", ".join(phrases[:-1]) + " or " + phrases[-1] if len(phrases) > 1 else phrases[0]
-        add(union_path, f"expected {text}", value, True, did_you_mean(value, literal_values))
+        add(union_path, f"expected {text}", value, "always", did_you_mean(value, literal_values))
 
     for err, loc in singles:
         message, suggestion, key, show_got = _plain(err, loc)

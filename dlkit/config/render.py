@@ -14,7 +14,8 @@ from dlkit import __version__
 from dlkit.config.schema import Component, Config, LayerSpec
 from dlkit.config.yaml_io import CoreDumper
 
-SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# Draft-07: the newest draft yaml-language-server (VS Code YAML, Neovim, Helix) fully supports.
+SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 
 
 def _dump(value: Any) -> Any:
@@ -82,10 +83,13 @@ def to_yaml(raw: dict[str, Any]) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a dlkit config (draft 2020-12), for editors via yaml-language-server."""
-    schema = Config.model_json_schema(mode="validation")
+    """The JSON Schema (draft-07) of a dlkit config, for editors via yaml-language-server."""
+    schema = Config.model_json_schema(mode="validation", ref_template="#/definitions/{model}")
+    definitions = schema.pop("$defs", {})
+    schema.pop("title", None)
     return {
         "$schema": SCHEMA_DIALECT,
         "title": f"dlkit config (dlkit {__version__})",
-        **{k: v for k, v in schema.items() if k != "title"},
+        **schema,
+        "definitions": definitions,
     }

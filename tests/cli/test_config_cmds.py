@@ -198,7 +198,7 @@ def test_schema_prints_json_schema(runner, tmp_path):
     result = run(runner, "config", "schema")
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert set(schema["properties"]) == {
         "name", "seed", "data", "model", "optimizer", "loss", "metrics", "callbacks", "training", "export"
     }  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -277,3 +278,43 @@ def test_config_from_dict(tmp_path: Path):
     with pytest.raises(ConfigError) as error:
         config_from_dict({**raw, "training": {"epochs": 0}})
     assert [p.render() for p in error.value.problems] == ["training.epochs: must be at least 1 (got 0)"]
+
+
+def test_no_pydantic_internals_leak_into_messages():
+    """Random wrong values anywhere in a valid config: every problem is located and in plain words."""
+    import random
+
+    from dlkit.config.yaml_io import load_yaml_text
+
+    base, _ = load_yaml_text(BASE, "base.yaml")
+    values = [None, "x", "ten", 0, -1, 1.5, True, [], [1, "a"], {}, {"type": "Dense"}, {"bogus": 1}, "keras.x.Y"]
+
+    def paths(node, path=()):
+        if path:
+            yield path
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            yield from paths(value, (*path, key))
+
+    all_paths = list(paths(base))
+    rng = random.Random(0)
+    leaks = []
+    for _ in range(300):
+        raw = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            path = rng.choice(all_paths)
+            node = raw
+            try:
+                for key in path[:-1]:
+                    node = node[key]
+                node[path[-1]] = copy.deepcopy(rng.choice(values))
+            except (KeyError, IndexError, TypeError):
+                pass  # an earlier mutation removed the parent
+        try:
+            config_from_dict(raw)
+        except ConfigError as error:
+            for problem in error.problems:
+                text = problem.render()
+                if not problem.path or any(s in text for s in ("Input should", "function-", "literal[", "[key]")):
+                    leaks.append(text)
+    assert leaks == []

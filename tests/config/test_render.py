@@ -84,12 +84,12 @@ def test_strings_that_look_like_other_types_stay_strings(value):
 
 def test_json_schema_is_for_editors_and_matches_the_validator():
     schema = json_schema()
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert schema["title"].startswith("dlkit config")
     assert schema["additionalProperties"] is False
     assert sorted(schema["required"]) == ["loss", "model"]
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
     data, _ = load_yaml_text(SEED, "seed.yaml")
     assert list(validator.iter_errors(data)) == []  # bare strings (`- Flatten`, `loss: ...`) are valid
     bad = {**data, "training": {"epochs": 0, "precison": "auto"}}
