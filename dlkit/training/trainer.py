@@ -72,53 +72,31 @@ class TrainResult:
 
 
 def _api() -> Any:
-    """Namespace of the config/models/data functions the trainer calls."""
+    """Namespace of the config/models/data functions the trainer calls (imported lazily: they pull in TF)."""
     import types
 
-    ns = types.SimpleNamespace()
-    try:
-        from dlkit.config.loader import load_config
+    from dlkit.config.loader import load_config
+    from dlkit.data import load_data, preflight
+    from dlkit.models import (
+        build_callbacks,
+        build_loss,
+        build_metrics,
+        build_model,
+        build_optimizer,
+        validate_components,
+    )
 
-        ns.load_config = load_config
-    except ImportError:
-        from dlkit.training._fallback import load_config
-
-        ns.load_config = load_config
-    try:
-        from dlkit.models import build_callbacks, build_loss, build_metrics, build_model, build_optimizer
-
-        ns.build_model, ns.build_optimizer, ns.build_loss = build_model, build_optimizer, build_loss
-        ns.build_metrics, ns.build_callbacks = build_metrics, build_callbacks
-        try:
-            from dlkit.models import validate_components
-
-            ns.validate_components = validate_components
-        except ImportError:
-            ns.validate_components = None
-    except ImportError:
-        from dlkit.training import _fallback as fb
-
-        ns.build_model, ns.build_optimizer, ns.build_loss = fb.build_model, fb.build_optimizer, fb.build_loss
-        ns.build_metrics, ns.build_callbacks = fb.build_metrics, fb.build_callbacks
-        ns.validate_components = None
-    try:
-        from dlkit.data import load_data, preflight
-
-        ns.load_data, ns.preflight = load_data, preflight
-    except ImportError:
-        from dlkit.training import _fallback as fb
-
-        ns.load_data, ns.preflight = fb.load_data, fb.preflight
-    return ns
-
-
-def _distribute() -> Any:
-    try:
-        from dlkit.training import distribute
-
-        return distribute
-    except ImportError:
-        return None
+    return types.SimpleNamespace(
+        load_config=load_config,
+        load_data=load_data,
+        preflight=preflight,
+        build_model=build_model,
+        build_optimizer=build_optimizer,
+        build_loss=build_loss,
+        build_metrics=build_metrics,
+        build_callbacks=build_callbacks,
+        validate_components=validate_components,
+    )
 
 
 def load_run_config(run: Path, overrides: tuple[str, ...] | list[str] = ()) -> Any:
@@ -231,19 +209,21 @@ def prepare(loaded: Any) -> Session:
     import keras
     import tensorflow as tf
 
+    from dlkit.training import distribute
     from dlkit.training.precision import apply_policy, choose_policy, detect_device
 
     api = _api()
     cfg = loaded.config
+    # MultiWorkerMirroredStrategy must be created before any other TensorFlow work.
+    strategy = distribute.get_strategy(cfg.training.distribution)
+    distribute.check_global_batch(strategy, cfg.data.batch_size)
+    chief = distribute.is_chief(strategy)
     keras.utils.set_random_seed(cfg.seed)
     if cfg.training.deterministic:
         tf.config.experimental.enable_op_determinism()
     device = detect_device()
     policy = choose_policy(cfg.training.precision, device)
     apply_policy(policy)
-    dist = _distribute()
-    strategy = dist.get_strategy(cfg.training.distribution) if dist is not None else None
-    chief = dist.is_chief() if dist is not None else True
 
     bundle = api.load_data(cfg)
     if bundle.train is None:
@@ -355,7 +335,11 @@ class Runner:
         cfg = self.s.cfg
         model = self.s.model
         user = self.s.api.build_callbacks(cfg.callbacks, run_dir=self.run)
-        front: list[Any] = [StopOnSignal(flag), cb.NanGuard()]
+        from dlkit.training.distribute import needs_custom_loop
+
+        front: list[Any] = [cb.NanGuard()]
+        if not needs_custom_loop(self.s.strategy):
+            front.insert(0, StopOnSignal(flag))
         monitor_on = cfg.training.gradient_monitor
         if monitor_on == "auto":
             monitor_on = bool(cb.clip_settings(model.optimizer))
@@ -385,14 +369,24 @@ class Runner:
         return front + user + back, progress
 
     def _fit(self, initial_epoch: int, restored: Restored | None, flag: Any) -> Any:
+        from dlkit.training.distribute import needs_custom_loop
+
         callbacks, progress = self._callbacks(initial_epoch, restored, flag)
         s = self.s
-        train = self._train_data(initial_epoch)
+        train = None if needs_custom_loop(s.strategy) else self._train_data(initial_epoch)
         kwargs = dict(epochs=s.cfg.training.epochs, initial_epoch=initial_epoch, callbacks=callbacks)
-        dist = _distribute()
         try:
-            if dist is not None and s.strategy is not None and dist.needs_custom_loop(s.strategy):
-                history = dist.custom_fit(s.model, s.bundle.train, s.bundle.validation, strategy=s.strategy, **kwargs)
+            if needs_custom_loop(s.strategy):
+                from dlkit.training.multiworker import custom_fit
+
+                history = custom_fit(
+                    s.model,
+                    _with_class_weight(s.bundle.train, _class_weight(s)),
+                    s.bundle.validation,
+                    strategy=s.strategy,
+                    steps_per_epoch=s.steps_per_epoch,
+                    **kwargs,
+                )
             else:
                 history = s.model.fit(
                     train,
@@ -476,6 +470,11 @@ class Runner:
                         f"Resume with: dlkit train --resume {self.run}",
                         stop.signum,
                     ) from None
+                except Interrupted:
+                    rd.update_run_json(
+                        self.run, status="interrupted", epochs_done=self._epochs_done(), finished_at=_now()
+                    )
+                    raise
                 except Diverged as bad:
                     done = self._epochs_done()
                     if retries < s.cfg.training.nan_recovery:
@@ -605,18 +604,18 @@ def train(
     session = prepare(loaded)
     if dry_run:
         return TrainResult(None, 0, {}, "dry_run", plan=_plan(session, runs_dir, name))
-    if session.chief:
-        run = rd.new_run_dir(runs_dir, name)
-    else:
-        import tempfile
-
-        run = Path(tempfile.mkdtemp(prefix=f"dlkit-{name}-worker-"))
-    write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
     from dlkit.atomic import write_json
+    from dlkit.training.distribute import worker_dir
 
-    write_json(run / rd.RUN_JSON, _run_json(session, command, run))
-    log.info("run folder: %s", run)
-    return Runner(session, run, console).execute(0, None)
+    # Only the chief writes the run folder; other workers write to scratch space removed at the end.
+    target = rd.new_run_dir(runs_dir, name) if session.chief else None
+    with worker_dir(target, session.strategy) as run:
+        write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
+        write_json(run / rd.RUN_JSON, _run_json(session, command, run))
+        if session.chief:
+            log.info("run folder: %s", run)
+        result = Runner(session, run, console).execute(0, None)
+    return result if session.chief else TrainResult(target, result.epochs, result.metrics, result.status)
 
 
 def resume(
