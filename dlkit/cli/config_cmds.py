@@ -37,14 +37,17 @@ def models_attr(name: str) -> Callable[..., Any] | None:
 
 
 def load_for_cli(configs: tuple[str, ...], overrides: tuple[str, ...], plugins: tuple[str, ...] = ()) -> Any:
-    """Load plugins, then configs with overrides, checking Keras names with the schema when possible."""
+    """Load plugins (``--plugin`` modules and ``dlkit.plugins`` entry points), then configs with overrides.
+
+    Keras names and arguments are checked together with the schema when ``dlkit.models`` provides the checker.
+    """
     from dlkit.config import load_config
 
-    if plugins:
-        load_plugins = models_attr("load_plugins")
-        if load_plugins is None:
-            raise UsageError("--plugin needs dlkit.models.load_plugins, which this install does not have")
+    load_plugins = models_attr("load_plugins")
+    if load_plugins is not None:
         load_plugins(list(plugins))
+    elif plugins:
+        raise UsageError("--plugin needs dlkit.models.load_plugins, which this install does not have")
     return load_config(list(configs), list(overrides), component_checker=models_attr("validate_components"))
 
 

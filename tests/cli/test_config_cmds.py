@@ -221,3 +221,32 @@ def test_config_commands_do_not_import_tensorflow():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.slow
+def test_plugin_layers_can_be_named(runner, write_config, tmp_path, monkeypatch):
+    plugin = tmp_path / "plugins" / "my_dlkit_layers.py"
+    plugin.parent.mkdir()
+    plugin.write_text(
+        "import keras\n"
+        "from dlkit.models.registry import register_layer\n\n\n"
+        "@register_layer\n"
+        "class TimesTwo(keras.layers.Layer):\n"
+        "    def call(self, x):\n"
+        "        return x * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(plugin.parent))
+    path = write_config(with_("{type: Dense, units: 3, activation: softmax}", "TimesTwo"))
+    without = errors(run(runner, "config", "check", path))
+    assert without == [f"{path}:7  model.layers[1]: unknown layer 'TimesTwo'"]
+    from dlkit.models.registry import unregister_layer
+
+    try:
+        result = run(runner, "config", "check", path, "--plugin", "my_dlkit_layers")
+    finally:
+        unregister_layer("TimesTwo")
+        sys.modules.pop("my_dlkit_layers", None)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines()[-1] == "ok: 36 parameters"
+    missing = errors(run(runner, "config", "check", path, "--plugin", "no_such_plugin_module"))
+    assert missing[0].startswith("--plugin no_such_plugin_module: cannot import plugin module 'no_such_plugin_module'")
