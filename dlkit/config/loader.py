@@ -171,6 +171,7 @@ def apply_override(raw: dict[str, Any], origins: Origins, override: str, cwd: Pa
                             None,
                             dotted(where_),
                             f"has {len(node)} item{'s' if len(node) != 1 else ''}; index {part} is out of range",
+                            hint=f"To add items, set the whole list: --set '{dotted(where_)}=[...]'",
                         )
                     ]
                 )

@@ -130,7 +130,8 @@ def test_set_typo_gets_a_suggestion(write_config):
     [
         ("training.epochs", "--set training.epochs  expected KEY=VALUE with a dotted key. For example: "
          "--set training.epochs=5 or --set model.layers[0].units=64"),
-        ("model.layers[5].units=3", "--set model.layers[5].units  model.layers: has 2 items; index 5 is out of range"),
+        ("model.layers[5].units=3", "--set model.layers[5].units  model.layers: has 2 items; index 5 is out of range. "
+         "To add items, set the whole list: --set 'model.layers=[...]'"),
         ("name.first=x", "--set name.first  name: is a string ('tiny'), so it has no key 'first'"),
         ("model.layers.units=3",
          "--set model.layers.units  model.layers: is a list; use an index like [0], not 'units'"),
