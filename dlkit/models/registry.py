@@ -160,7 +160,8 @@ def _builtin(kind: str) -> dict[str, Entry]:
         if inspect.ismodule(obj):
             continue
         if inspect.isclass(obj):
-            if base is not None and issubclass(obj, base):
+            # Lower-case class aliases (`he_normal`, `l2`) are not entries: they resolve to the class name.
+            if base is not None and issubclass(obj, base) and not attr.islower():
                 out[attr] = Entry(attr, obj, kind)
         elif callable(obj) and attr.islower():
             out[attr] = Entry(attr, obj, kind)
