@@ -224,7 +224,9 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, Origins]:
     builder = _Builder(file)
     value = builder.build(node, ())
     if builder.problems:
-        raise ConfigError(problems=builder.problems)
+        # An anchor used several times would repeat its problems once per use: report each line once.
+        unique = {(p.line, p.message): p for p in reversed(builder.problems)}
+        raise ConfigError(problems=list(unique.values()))
     return value, builder.origins
 
 

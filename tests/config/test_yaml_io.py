@@ -178,3 +178,10 @@ def test_dotted():
     assert dotted(("model", "layers", 1, "units")) == "model.layers[1].units"
     assert dotted((0, "a")) == "[0].a"
     assert dotted(()) == ""
+
+
+def test_problems_inside_a_reused_anchor_are_reported_once():
+    text = "base: &b\n  units: 1\n  units: 2\nx:\n  <<: *b\ny:\n  <<: *b\n"
+    with pytest.raises(ConfigError) as error:
+        load_yaml_text(text, "f")
+    assert rendered(error) == ["f:3  base.units: duplicate key 'units' (first set on line 2)"]
