@@ -193,8 +193,8 @@ def test_unknown_input_name_gets_suggestion(make_config) -> None:
         layers=[{"type": "Dense", "units": 2, "name": "encoder"}, {"type": "Dense", "units": 2, "inputs": ["encodr"]}],
     )
     assert (
-        msg
-        == "model.layers[1].inputs[0]: unknown input 'encodr'; inputs may name 'input' or an earlier layer. Did you mean 'encoder'?"
+        msg == "model.layers[1].inputs[0]: unknown input 'encodr'; inputs may name 'input' or an earlier layer. "
+        "Did you mean 'encoder'?"
     )
 
 
@@ -207,8 +207,8 @@ def test_later_layer_as_input_is_a_cycle_error(make_config) -> None:
         ],
     )
     assert (
-        msg
-        == "model.layers[0].inputs[0]: layer 'b' is not defined before this layer; inputs may name only earlier layers (no cycles)"
+        msg == "model.layers[0].inputs[0]: layer 'b' is not defined before this layer; "
+        "inputs may name only earlier layers (no cycles)"
     )
 
 
