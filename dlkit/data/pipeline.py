@@ -99,8 +99,9 @@ def make_dataset(
                 ds = ds.shuffle(min(count, SHUFFLE_BUFFER_CAP), seed=cfg.seed, reshuffle_each_iteration=True)
     elif shuffle:
         ds = ds.shuffle(count, seed=cfg.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(cfg.data.batch_size, num_parallel_calls=auto)
-    ds = ds.map(_caster(dtype), num_parallel_calls=auto)
+    ds = ds.batch(cfg.data.batch_size)
+    if ds.element_spec[0].dtype.name != dtype:  # e.g. uint8 images: cast per batch, after batching
+        ds = ds.map(_caster(dtype), num_parallel_calls=auto)
     if training and augmentation:
         ds = ds.map(_augmenter(augmentation), num_parallel_calls=auto)
     return ds.prefetch(auto)
