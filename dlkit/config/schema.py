@@ -182,6 +182,11 @@ class OptimizerConfig(Component):
     def _lr(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("learning_rate must be a positive number or a schedule")
+        if isinstance(value, str):
+            try:  # a quoted number ('1e-3') is a number, not a schedule named '1e-3'
+                value = float(value)
+            except ValueError:
+                return value
         if isinstance(value, int | float):
             if value <= 0:
                 raise ValueError("learning_rate must be greater than 0")

@@ -319,3 +319,8 @@ def test_no_pydantic_internals_leak_into_messages():
                 if not problem.path or any(s in text for s in ("Input should", "function-", "literal[", "[key]")):
                     leaks.append(text)
     assert leaks == []
+
+
+def test_a_quoted_learning_rate_is_a_number(write_config):
+    path = write_config(BASE.replace("learning_rate: 1e-3", "learning_rate: '1e-3'"))
+    assert load_config([path]).config.optimizer.learning_rate == 0.001
