@@ -252,7 +252,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if hasattr(value, "numpy"):
-        return np.asarray(value).item()
+        return np.asarray(keras.ops.convert_to_numpy(value)).item()
     return value
 
 

@@ -644,7 +644,7 @@ def resume(
             problems.append(
                 loaded.problem(
                     path,
-                    f"{_dotted(path)} changed: {_short(old)} -> {_short(new)}",
+                    f"changed: {_short(old)} -> {_short(new)}",
                     hint="A run resumes only with the model and optimizer it started with; start a new run instead.",
                 )
             )
