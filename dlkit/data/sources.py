@@ -162,6 +162,59 @@ def resolve_source(source: str) -> tuple[SourceSpec, str | None]:
     return spec, (name or None)
 
 
+REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    # source -> groups of keys; each group needs at least one of its keys set
+    "csv": (("train", "path"), ("label",)),
+    "npz": (("train", "path"),),
+    "images": (("train", "path"),),
+    "tfrecord": (("train", "path"), ("feature_spec",), ("label",)),
+}
+
+
+def validate_data(raw: dict[str, Any], where: Callable[[tuple], tuple[str | None, int | None]] | None = None):
+    """Problems in a raw config's ``data:`` section found without reading any data (for ``config check``).
+
+    Checks the source name (with a suggestion) and the keys the source cannot work without. Keys a source
+    does not read are left alone, so ``--set data.source=synthetic`` smoke-tests any config.
+
+    Returns:
+        A list of ``Problem`` (empty when fine).
+    """
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("source", "synthetic"), str):
+        return []
+
+    def locate(path: tuple) -> dict[str, Any]:
+        file, line = where(path) if where else (None, None)
+        return {"file": file, "line": line}
+
+    try:
+        spec, _ = resolve_source(data.get("source", "synthetic"))
+    except ConfigError as error:
+        return [
+            Problem(
+                **locate(("data", "source")),
+                path=p.path,
+                message=p.message,
+                got=p.got,
+                suggestion=p.suggestion,
+                hint=p.hint,
+            )
+            for p in error.problems
+        ]
+    problems = []
+    for group in REQUIRED.get(spec.name, ()):
+        if not any(data.get(k) for k in group):
+            problems.append(
+                Problem(
+                    **locate(("data",)),
+                    path=f"data.{group[0]}",
+                    message=f"source '{spec.name}' needs data.{' or data.'.join(group)}",
+                )
+            )
+    return problems
+
+
 def list_datasets() -> list[dict[str, str]]:
     """Rows for ``dlkit list datasets``: source, names and help."""
     rows = []

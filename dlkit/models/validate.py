@@ -191,6 +191,9 @@ def validate_components(raw: dict[str, Any], where: Where | None = None) -> list
     for kind, path, value, skip in iter_components(raw):
         problems.extend(check_component(kind, value, path, where, skip_keys=skip))
     problems.extend(_check_block_uses(raw, where))
+    from dlkit.data.sources import validate_data  # no TensorFlow; data-source name and required keys
+
+    problems.extend(validate_data(raw, where))
     return problems
 
 
