@@ -78,4 +78,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from dlkit.quiet_tf import install_import_hook
+
+    install_import_hook()
     cli(prog_name="dlkit")
