@@ -15,7 +15,7 @@ from dlkit.atomic import atomic_path
 from dlkit.errors import DataError, Problem
 
 PLOTS = "plots"
-SKIP_COLUMNS = {"epoch", "lr", "learning_rate", "time", "seconds", "epoch_time", "step", "steps"}
+SKIP_COLUMNS = {"epoch", "lr", "learning_rate", "time", "seconds", "epoch_time", "step", "steps", "samples_per_s"}
 
 
 def _figure(width: float, height: float) -> Any:

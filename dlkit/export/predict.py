@@ -26,7 +26,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 OUTPUT_SUFFIXES = (".csv", ".json")
 
 
-def _read_csv(path: Path, cfg: Any) -> tuple[list[str], np.ndarray]:
+LABEL_NAMES = ("label", "labels", "target", "y", "class")
+
+
+def _read_csv(path: Path, cfg: Any, size: int | None) -> tuple[list[str], np.ndarray]:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
@@ -35,6 +38,9 @@ def _read_csv(path: Path, cfg: Any) -> tuple[list[str], np.ndarray]:
         raise DataError(problems=[Problem(file=str(path), message="the CSV file has no data rows")])
     label = cfg.data.label if cfg is not None else None
     features = list(cfg.data.features) if cfg is not None and cfg.data.features else [c for c in header if c != label]
+    if size is not None and len(features) == size + 1 and (cfg is None or not cfg.data.features):
+        # no label column in the config (e.g. sklearn data): drop a conventionally named one
+        features = [c for c in features if c.lower() not in LABEL_NAMES] if len(features) > size else features
     missing = [c for c in features if c not in header]
     if missing:
         raise DataError(
@@ -119,7 +125,8 @@ def read_inputs(paths: list[Path], shape: tuple[int | None, ...], cfg: Any) -> t
             raise DataError(problems=[Problem(file=str(path), message="no such input file")])
         suffix = path.suffix.lower()
         if suffix == ".csv":
-            new_ids, x = _read_csv(path, cfg)
+            size = int(np.prod(shape)) if shape and None not in shape else None
+            new_ids, x = _read_csv(path, cfg, size)
         elif suffix == ".npz":
             new_ids, x = _read_npz(path, cfg)
         elif suffix in IMAGE_SUFFIXES:

@@ -202,39 +202,55 @@ class TFLiteRuntime(Runtime):
         self._batch = 0
 
     def _factory(self) -> Callable[[], Any]:
-        errors = []
+        """The first interpreter that can load *and invoke* the file: LiteRT, else tf.lite."""
+        makers: list[tuple[str, Callable[[], Any]]] = []
         try:
             from ai_edge_litert.interpreter import Interpreter as LiteRT
 
-            def litert() -> Any:
-                with capture_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate" on fd 2
-                    it = LiteRT(model_path=str(self.path))
+            makers.append(("ai_edge_litert", lambda: LiteRT(model_path=str(self.path))))
+        except ImportError:
+            pass
+
+        def tf_lite() -> Any:
+            import tensorflow as tf
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+                return tf.lite.Interpreter(model_path=str(self.path))
+
+        makers.append(("tf.lite", tf_lite))
+        errors: list[str] = []
+        for engine, make in makers:
+
+            def build(make: Callable[[], Any] = make) -> Any:
+                with capture_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate" goes to fd 2
+                    it = make()
                     it.allocate_tensors()
                 return it
 
-            litert()
-            self.engine = "ai_edge_litert"
-            return litert
-        except ImportError:
-            pass
-        except (RuntimeError, ValueError) as error:  # e.g. needs the Flex delegate
-            errors.append(str(error).splitlines()[0])
-        import tensorflow as tf
-
-        def tflite() -> Any:
-            with warnings.catch_warnings(), capture_native_stderr():
-                warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-                it = tf.lite.Interpreter(model_path=str(self.path))
-                it.allocate_tensors()
-            return it
-
-        try:
-            tflite()
-        except (RuntimeError, ValueError) as error:
-            errors.append(str(error).splitlines()[0])
-            raise ExportError(f"cannot load {self.path} in the LiteRT interpreter: {'; '.join(errors)}") from error
-        self.engine = "tf.lite"
-        return tflite
+            try:
+                probe = build()  # invoke once: a Flex model loads but fails at its first prepare/invoke
+                detail = probe.get_input_details()[0]
+                probe.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+                with capture_native_stderr():
+                    probe.invoke()
+            except (RuntimeError, ValueError) as error:
+                errors.append(f"{engine}: {str(error).splitlines()[0][:300]}")
+                continue
+            self.engine = engine
+            return build
+        if any("Flex delegate" in e or "Select TensorFlow op" in e for e in errors):
+            raise ExportError(
+                problems=[
+                    Problem(
+                        path=self.path.name,
+                        message="cannot run here: the file needs the Flex delegate (SELECT_TF_OPS), which neither "
+                        "ai_edge_litert nor tf.lite.Interpreter link in on this machine, so it was not verified",
+                        hint="Build the layer from builtin TFLite ops, or pass --no-verify to keep it unverified.",
+                    )
+                ]
+            )
+        raise ExportError(f"cannot load {self.path} in the LiteRT interpreter: {'; '.join(errors)}")
 
     def _resize(self, n: int) -> None:
         if self._batch == n:
