@@ -479,6 +479,10 @@ class Runner:
                     done = self._epochs_done()
                     if retries < s.cfg.training.nan_recovery:
                         retries += 1
+                        inner = getattr(opt, "inner_optimizer", opt)
+                        lr_in_use = (
+                            None if _is_schedule(inner) else float(keras.ops.convert_to_numpy(inner.learning_rate))
+                        )
                         restored = self.store.restore(s.model)
                         if restored is None:
                             for var, value in zip(s.model.weights, initial[0], strict=True):
@@ -490,11 +494,10 @@ class Runner:
                             self._restore(restored)
                             initial_epoch = restored.epoch
                         self.lr_scale *= 0.5
-                        inner = getattr(opt, "inner_optimizer", opt)
-                        if _is_schedule(inner):
+                        if lr_in_use is None:
                             log.warning("%s; the learning rate is a schedule, retrying with it unchanged", bad)
                         else:
-                            new_lr = float(keras.ops.convert_to_numpy(inner.learning_rate)) * 0.5
+                            new_lr = lr_in_use * 0.5
                             inner.learning_rate = new_lr
                             log.warning(
                                 "%s; retry %d/%d from epoch %d with learning rate %.3g",
