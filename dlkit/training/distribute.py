@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import glob
 import json
 import logging
 import os
@@ -36,9 +37,7 @@ log = logging.getLogger("dlkit.training.distribute")
 TF_CONFIG = "TF_CONFIG"
 SUPPORTED_JOBS = ("chief", "worker")
 TF_CONFIG_KEYS = ("cluster", "task", "rpc_layer", "environment")
-EXAMPLE = (
-    'e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''
-)
+EXAMPLE = 'Example: TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def _check_task(task: Any, jobs: dict[str, list[str]], problems: list[Problem]) 
             _problem(
                 "task",
                 "is missing: say which worker this process is",
-                hint='e.g. "task": {"type": "worker", "index": 0}',
+                hint='Example: "task": {"type": "worker", "index": 0}',
             )
         )
         return None
@@ -272,7 +271,7 @@ def _mirrored(devices: list[str] | None) -> tf.distribute.Strategy:
                     path=f"training.distribution.devices[{i}]",
                     message=f"no such device on this machine (available: {', '.join(sorted(available))})",
                     got=repr(name),
-                    suggestion=_suggest(key or name, list(available)),
+                    suggestion=_suggest(key or name, [k for k in available if key and k[:3] == key[:3]]),
                 )
             )
         else:
@@ -287,8 +286,21 @@ def _mirrored(devices: list[str] | None) -> tf.distribute.Strategy:
 def _tpu() -> tf.distribute.Strategy:
     import tensorflow as tf
 
+    hint = "Run on a TPU VM (or set TPU_NAME), or use strategy none, mirrored or multi_worker_mirrored."
+    name = os.environ.get("TPU_NAME", "")
+    if not name and not (glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*")):
+        # Without a name or a local TPU, the resolver would spend seconds probing the GCE metadata server.
+        raise ConfigError(
+            problems=[
+                Problem(
+                    path="training.distribution.strategy",
+                    message="strategy 'tpu' needs a TPU: no local TPU device and TPU_NAME is not set",
+                    hint=hint,
+                )
+            ]
+        )
     try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name or "local")
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
@@ -298,7 +310,7 @@ def _tpu() -> tf.distribute.Strategy:
                 Problem(
                     path="training.distribution.strategy",
                     message=f"strategy 'tpu' needs a TPU, and none was found ({first})",
-                    hint="Run on a TPU VM (or set TPU_NAME), or use strategy none, mirrored or multi_worker_mirrored.",
+                    hint=hint,
                 )
             ]
         ) from None

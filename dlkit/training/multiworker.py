@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from dlkit.errors import Interrupted
+from dlkit.errors import DlkitError, Interrupted
 
 if TYPE_CHECKING:
     import keras
@@ -93,6 +93,10 @@ def sync_from_chief(model: keras.Model, strategy: tf.distribute.Strategy, initia
         return reduced[-1]
 
     return int(broadcast().numpy())
+
+
+class PeerLost(DlkitError):
+    """Another worker died (no heartbeat, collective aborted): this worker cannot go on alone (exit 1)."""
 
 
 class _Preempted(Exception):
@@ -202,11 +206,14 @@ def custom_fit(
         strategy.run(model.test_step, args=(batch,))
 
     @tf.function
-    def results_and_stop(stop: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        # One cross-worker reduction per step: metric values and whether any worker asked to stop.
-        per_replica = strategy.run(lambda: tf.identity(stop))
-        any_stop = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        return model.get_metrics_result(), any_stop > 0
+    def results() -> dict[str, tf.Tensor]:
+        return model.get_metrics_result()
+
+    @tf.function
+    def any_worker(flag: tf.Tensor) -> tf.Tensor:
+        # A stop asked for on one worker (a callback, a signal handler) must stop every worker at the same step.
+        per_replica = strategy.run(lambda: tf.identity(flag))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None) > 0
 
     state = {"epoch": initial_epoch, "step": 0}
 
@@ -216,9 +223,13 @@ def custom_fit(
 
     guard = _PreemptionGuard(strategy, save_on_preempt) if needs_custom_loop(strategy) else None
 
-    def sync_stop() -> tuple[dict[str, float], bool]:
-        values, stop = results_and_stop(tf.constant(1.0 if model.stop_training else 0.0))
-        return _to_logs(values), bool(stop)
+    def current_logs() -> dict[str, float]:
+        return _to_logs(results())
+
+    def agreed_stop() -> bool:
+        stop = bool(any_worker(tf.constant(1.0 if model.stop_training else 0.0)))
+        model.stop_training = stop
+        return stop
 
     def run_step(batch: Any) -> None:
         if guard is not None:
@@ -233,9 +244,9 @@ def custom_fit(
         for step, batch in enumerate(val_dist):  # type: ignore[arg-type]
             cbs.on_test_batch_begin(step)
             test_step(batch)
-            logs, _ = sync_stop()
+            logs = current_logs()
             cbs.on_test_batch_end(step, logs)
-        logs, _ = sync_stop()
+        logs = current_logs()
         cbs.on_test_end(logs)
         return logs
 
@@ -257,22 +268,28 @@ def custom_fit(
                 run_step(iterator)
                 step += 1
                 state["step"] = step
-                logs, stop = sync_stop()
+                logs = current_logs()
                 cbs.on_train_batch_end(step - 1, logs)
-                if stop:
-                    model.stop_training = True
+                if agreed_stop():
                     break
             epoch_logs = dict(logs)
             if val_dist is not None:
                 epoch_logs.update({f"val_{k}": v for k, v in evaluate().items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             training_logs = epoch_logs
-            _, stop = sync_stop()
-            if stop:
-                model.stop_training = True
+            if agreed_stop():
                 break
         if epochs > 0 and isinstance(model.optimizer, keras.optimizers.Optimizer):
             model.optimizer.finalize_variable_values(model.trainable_weights)
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as error:
+        if not needs_custom_loop(strategy):
+            raise
+        first = next((line for line in str(error).splitlines() if "unhealthy" in line or "aborted" in line), "")
+        raise PeerLost(
+            f"another worker stopped during training ({first.strip() or type(error).__name__}); "
+            "the last completed epoch is in the chief's checkpoints: relaunch every worker with "
+            "`dlkit train --resume RUN_DIR`"
+        ) from error
     except _Preempted:
         log.warning("stopped by SIGTERM at epoch %d, step %d (all workers agreed)", state["epoch"], state["step"])
         raise Interrupted(
