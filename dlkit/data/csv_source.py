@@ -163,6 +163,16 @@ def _encode_labels(cfg: Any, values: list[str], split: Split, classes: list[str]
     task = task_of(cfg)
     numbers = [_number(v) for v in values]
     if classes is None and task != "regression" and any(n is None for n in numbers):
+        empty = [i for i, v in enumerate(values) if not v]
+        if empty:
+            raise DataError(
+                problems=[
+                    Problem(
+                        file=path, line=lines[i], path=key, message=f"column '{cfg.data.label}': the label is empty"
+                    )
+                    for i in empty[:MAX_PROBLEMS]
+                ]
+            )
         classes = sorted(set(values))
     if classes is not None:
         index = {c: i for i, c in enumerate(classes)}

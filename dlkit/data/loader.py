@@ -10,7 +10,7 @@ from dlkit.data.fingerprint import fingerprint
 from dlkit.data.pipeline import from_stream, make_dataset, unbatched
 from dlkit.data.preflight import check_rows
 from dlkit.data.preprocessing import adapt, build_layers, check_augmentation
-from dlkit.data.sources import resolve_source
+from dlkit.data.sources import resolve_source, unused_keys
 from dlkit.data.splits import hold_out
 from dlkit.data.task import label_kind, output_width, task_of
 from dlkit.errors import DataError, Problem
@@ -58,6 +58,9 @@ def load_data(cfg: Any, *, splits: tuple[str, ...] = SPLITS) -> DataBundle:
     import tensorflow as tf
 
     spec, name = resolve_source(cfg.data.source)
+    ignored = unused_keys(cfg.data.source, cfg.data)
+    if ignored:  # a warning, not an error: `--set data.source=synthetic` smoke-tests any config
+        log.warning("source '%s' ignores %s", spec.name, ", ".join(f"data.{k}" for k in ignored))
     loaded: Loaded = spec.load()(cfg, name)
     task, kind, dtype = task_of(cfg), label_kind(cfg), _input_dtype(cfg)
 

@@ -98,7 +98,7 @@ SOURCES: dict[str, SourceSpec] = {
             "synthetic",
             "dlkit.data.synthetic:load_synthetic",
             "random data shaped from model.input_shape and the loss, for smoke tests and benchmarks",
-            ("samples", "num_classes"),
+            ("samples",),
         ),
     )
 }
@@ -213,6 +213,13 @@ def validate_data(raw: dict[str, Any], where: Callable[[tuple], tuple[str | None
                 )
             )
     return problems
+
+
+def unused_keys(source: str, data: Any) -> list[str]:
+    """Source-specific ``data`` keys set in the config that ``source`` does not read (e.g. ``label`` for npz)."""
+    spec, _ = resolve_source(source)
+    specific = {k for s in SOURCES.values() for k in s.keys}
+    return sorted(k for k in data.model_fields_set & specific if k not in spec.keys)
 
 
 def list_datasets() -> list[dict[str, str]]:
