@@ -256,6 +256,10 @@ def custom_fit(
         cbs.on_train_begin()
         start = getattr(model, "_initial_epoch", None) or initial_epoch
         start = sync_from_chief(model, strategy, start) if strategy.num_replicas_in_sync > 1 else start
+        # A seeded reshuffle draws each new iterator's order from a generator held by the distributed dataset:
+        # create (without consuming) one iterator per finished epoch so epoch k sees its uninterrupted order.
+        for _ in range(start):
+            iter(train_dist)
         for epoch in range(start, epochs):
             state["epoch"], state["step"] = epoch, 0
             model.reset_metrics()

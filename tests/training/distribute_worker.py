@@ -3,6 +3,7 @@
 Usage: python distribute_worker.py OUT_DIR EPOCHS. Environment:
 - DLKIT_TEST_STRATEGY: none | mirrored (2 logical CPUs) | multi_worker_mirrored (TF_CONFIG). Defaults to none.
 - DLKIT_TEST_LOOP: fit | custom | both (mirrored: fit, then custom_fit on a fresh identical model).
+- DLKIT_TEST_SHUFFLE: set to reshuffle the training data every epoch (seeded).
 - DLKIT_TEST_SLOW: seconds to sleep after each batch (gives a test time to send a signal).
 Writes OUT_DIR/final-<loop>-<role>.npz (weights) and .json (history); the chief writes its resumable state
 (weights + next epoch) to OUT_DIR/run, other workers to their scratch folder. Prints one line per event.
@@ -42,7 +43,10 @@ rng = np.random.default_rng(0)
 x = rng.normal(size=(256, 4)).astype("float32")
 y = ((x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)).astype("int64")
 # Unshuffled: tf.distribute clones the input pipeline, which changes a seeded shuffle's order.
-train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+train = tf.data.Dataset.from_tensor_slices((x, y))
+if os.environ.get("DLKIT_TEST_SHUFFLE"):
+    train = train.shuffle(256, seed=5, reshuffle_each_iteration=True)
+train = train.batch(32)
 val = tf.data.Dataset.from_tensor_slices((x[:64], y[:64])).batch(32)
 
 
