@@ -205,14 +205,26 @@ def _encode_labels(cfg: Any, values: list[str], split: Split, classes: list[str]
     return y.astype(np.float32), None
 
 
+def encode_column(cells: list[str], vocabulary: list[str]) -> np.ndarray:
+    """String cells -> float32 codes with Keras' StringLookup: ``vocabulary[i]`` -> i + 1, unseen -> 0.
+
+    ``vocabulary`` is ``DataBundle.encoders[column]`` (also in run.json's data fingerprint), so predict-time
+    rows are encoded exactly as training rows were.
+    """
+    import keras
+
+    if not cells:
+        return np.zeros((0,), dtype=np.float32)
+    lookup = keras.layers.StringLookup(vocabulary=vocabulary, num_oov_indices=1, output_mode="int")
+    return np.asarray(lookup(np.asarray([c.strip() for c in cells], dtype=object)), dtype=np.float32)
+
+
 def load_csv(cfg: Any, name: str | None = None) -> Loaded:
     """Read the CSV files the config names (``data.train``/``path``, ``validation``, ``test``).
 
     Raises:
         DataError: missing file, ragged row, unknown column, non-numeric cell in a numeric column (file:line).
     """
-    import keras
-
     files = given_files(cfg)
     train_path, train_key = files["train"]
     header, rows, lines = _read(train_path, train_key)
@@ -225,14 +237,11 @@ def load_csv(cfg: Any, name: str | None = None) -> Loaded:
     kinds = (
         {c: "text" for c in features} if text else _column_types(header, rows, lines, features, train_path, train_key)
     )
-    lookups: dict[str, Any] = {}
     encoders: dict[str, list[str]] = {}
     for col in features:
         if kinds[col] == "string":
             j = header.index(col)
-            vocab = sorted({row[j].strip() for row in rows})
-            encoders[col] = vocab
-            lookups[col] = keras.layers.StringLookup(vocabulary=vocab, num_oov_indices=1, output_mode="int")
+            encoders[col] = sorted({row[j].strip() for row in rows})
 
     splits: dict[str, Split] = {}
     classes: list[str] | None = None
@@ -260,8 +269,8 @@ def load_csv(cfg: Any, name: str | None = None) -> Loaded:
             cells = [row[j].strip() for row in r]
             if text:
                 continue
-            if col in lookups:
-                x[:, k] = np.asarray(lookups[col](np.asarray(cells, dtype=object)), dtype=np.float32) if cells else []
+            if col in encoders:
+                x[:, k] = encode_column(cells, encoders[col])
                 continue
             for i, cell in enumerate(cells):
                 value = _number(cell)

@@ -37,8 +37,12 @@ def arrays_sha256(split: Split) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(cfg: Any, files: list[str], splits: dict[str, Split]) -> dict[str, Any]:
-    """``{"source", "seed", "validation_split", "test_split", "files" | "arrays"}`` for run.json."""
+def fingerprint(cfg: Any, files: list[str], splits: dict[str, Split], loaded: Any = None) -> dict[str, Any]:
+    """``{"source", "seed", "validation_split", "test_split", "files" | "arrays"}`` for run.json.
+
+    Also records what is needed to feed raw rows later: ``class_names``, ``features`` (CSV column order) and
+    ``encoders`` (vocabulary of each string feature column), when the source has them.
+    """
     out: dict[str, Any] = {
         "source": cfg.data.source,
         "seed": cfg.seed,
@@ -49,4 +53,11 @@ def fingerprint(cfg: Any, files: list[str], splits: dict[str, Split]) -> dict[st
         out["files"] = {f: (folder_sha256(Path(f)) if Path(f).is_dir() else file_sha256(Path(f))) for f in files}
     else:
         out["arrays"] = {name: arrays_sha256(split) for name, split in splits.items()}
+    for key, value in (
+        ("class_names", getattr(loaded, "class_names", None)),
+        ("features", getattr(loaded, "feature_names", None)),
+        ("encoders", getattr(loaded, "encoders", None)),
+    ):
+        if value:
+            out[key] = value
     return out

@@ -34,6 +34,11 @@ def test_csv_numeric_and_string_columns(tmp_path):
     assert y.tolist() == [0, 0, 1, 1, 2, 2]
     assert bundle.num_classes == 3 and bundle.task == "classification"
     assert list(bundle.fingerprint["files"]) == [str(path)]
+    assert bundle.fingerprint["encoders"] == {"color": ["blue", "green", "red"]}
+    assert bundle.fingerprint["class_names"] == ["setosa", "versicolor", "virginica"]
+    from dlkit.data.csv_source import encode_column
+
+    assert encode_column(["red", "purple"], bundle.encoders["color"]).tolist() == [3, 0]
     xb, yb = next(iter(bundle.train))
     assert xb.shape == (6, 3) and xb.dtype.name == "float32"
 
