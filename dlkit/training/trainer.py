@@ -440,7 +440,8 @@ class Runner:
         self._train: Any = None
         opt = s.model.optimizer
         if not opt.built:
-            opt.build(s.model.trainable_variables)
+            with s.strategy.scope() if s.strategy is not None else _null():  # tf.distribute creates slots in scope
+                opt.build(s.model.trainable_variables)
         if restored is not None:
             self._restore(restored)
         initial = ([v.numpy() for v in s.model.weights], [v.numpy() for v in opt.variables])
