@@ -41,6 +41,14 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _fast_numbers(cells: list[str]) -> np.ndarray | None:
+    """All cells as float64 in one NumPy call (empty = NaN), or None when any is not a number."""
+    try:
+        return np.asarray([c.strip() or "nan" for c in cells], dtype=np.float64)
+    except ValueError:
+        return None
+
+
 def _read(path: str, key: str) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, rows and the file line of each row; DataError on ragged rows or an empty file."""
     p = require(path, key)
@@ -138,6 +146,9 @@ def _column_types(header: list[str], rows: list[list[str]], lines: list[int], co
     problems: list[Problem] = []
     for name in columns:
         j = header.index(name)
+        if _fast_numbers([row[j] for row in rows]) is not None:
+            kinds[name] = "number"
+            continue
         bad = [i for i, row in enumerate(rows) if _number(row[j]) is None]
         if not bad:
             kinds[name] = "number"
@@ -271,6 +282,10 @@ def load_csv(cfg: Any, name: str | None = None) -> Loaded:
                 continue
             if col in encoders:
                 x[:, k] = encode_column(cells, encoders[col])
+                continue
+            fast = _fast_numbers(cells)
+            if fast is not None:
+                x[:, k] = fast
                 continue
             for i, cell in enumerate(cells):
                 value = _number(cell)
