@@ -287,3 +287,45 @@ def test_tfds_missing_is_a_clear_error():
     cfg = make_config({"source": "tfds:mnist"}, input_shape=(28, 28, 1), units=10)
     with pytest.raises(DataError, match=r"tfds:mnist needs the optional package tensorflow-datasets"):
         load_data(cfg)
+
+
+def test_image_folder_matches_keras_image_dataset_from_directory(tmp_path):
+    import keras
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for label in ("b_cls", "a_cls"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (9, 7), dtype=np.uint8)).save(tmp_path / label / f"{i}.png")
+    cfg = make_config(
+        {
+            "source": "images",
+            "path": str(tmp_path),
+            "image_size": [5, 6],
+            "color_mode": "grayscale",
+            "validation_split": 0,
+        },
+        input_shape=(5, 6, 1),
+        units=2,
+    )
+    ours = [(x.numpy(), int(y)) for x, y in load_data(cfg).unbatched("train")]
+    theirs = keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(5, 6), color_mode="grayscale", batch_size=None, shuffle=False
+    )
+    theirs = [(x.numpy(), int(y)) for x, y in theirs]
+    assert [y for _, y in ours] == [y for _, y in theirs] == [0, 0, 0, 1, 1, 1]
+    for (a, _), (b, _) in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_image_splits_need_the_same_classes(tmp_path):
+    from PIL import Image
+
+    for split, classes in (("train", ("a", "b")), ("val", ("a", "c"))):
+        for c in classes:
+            (tmp_path / split / c).mkdir(parents=True)
+            Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / split / c / "0.png")
+    data = {"source": "images", "train": str(tmp_path / "train"), "validation": str(tmp_path / "val")}
+    with pytest.raises(DataError, match=r"data\.validation: class folders \['a', 'c'\] differ from the training"):
+        load_data(make_config(data, input_shape=(4, 4, 3), units=2))
