@@ -108,6 +108,7 @@ class ProcRun:
     start_time: float  # time.time() just before the process was started
     log: str
     stdout: str = ""
+    cpu_s: float | None = None  # user + system CPU seconds of the child
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,6 +165,7 @@ def run_process(label: str, cmd: Sequence[str], log: Path, cwd: Path | None = No
         start_time=start_time,
         log=str(log),
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
+        cpu_s=usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -231,13 +233,17 @@ def alternate(pair: tuple[str, str], repeats: int) -> list[str]:
 # Reading back what each side recorded
 
 
-def read_baseline_timing(path: Path, start_time: float) -> dict[str, Any]:
-    """The baseline's BenchTimer JSON -> per-epoch samples/s and seconds from process start to the first step."""
+def read_baseline_timing(path: Path, start_time: float, samples: int | None = None) -> dict[str, Any]:
+    """A BenchTimer/BenchFirstStep JSON -> per-epoch samples per wall and per CPU second, and seconds from
+    process start to the first step."""
     data = json.loads(path.read_text(encoding="utf-8"))
     first = data.get("first_step_time")
+    samples = samples or data.get("samples_per_epoch")
+    cpu = list(data.get("epoch_cpu_seconds", []))
     return {
         "samples_per_second": list(data.get("samples_per_second", [])),
         "epoch_seconds": list(data.get("epoch_seconds", [])),
+        "samples_per_cpu_second": [samples / c for c in cpu if c > 0] if samples else [],
         "first_step_s": (first - start_time) if first else None,
     }
 
@@ -348,7 +354,9 @@ class Bench:
     def _record(self, run: ProcRun) -> ProcRun:
         self.runs.append(asdict(run))
         status = "ok" if run.ok else f"FAILED (exit {run.returncode}, log {run.log})"
-        self.say(f"  {run.label:<28} {run.wall_s:7.2f} s  {run.peak_rss_mb:7.0f} MiB  {status}")
+        self.say(
+            f"  {run.label:<28} {run.wall_s:7.2f} s  {run.cpu_s or 0:7.2f} CPU-s  {run.peak_rss_mb:6.0f} MiB  {status}"
+        )
         if not run.ok:
             self.failures.append(f"{run.label}: exit {run.returncode}\n{log_tail(run.log)}")
         return run
@@ -374,8 +382,11 @@ class Bench:
         samples = config["data"]["samples"]
         timing = read_metrics_csv(run_dir / "metrics.csv", samples) if (run_dir / "metrics.csv").exists() else {}
         timing["first_step_s"] = read_dlkit_first_step(run_dir / "run.json", run.start_time)
-        if timing["first_step_s"] is None and first_step.exists():
-            timing["first_step_s"] = read_baseline_timing(first_step, run.start_time)["first_step_s"]
+        if first_step.exists():
+            outside = read_baseline_timing(first_step, run.start_time, samples)
+            timing["samples_per_cpu_second"] = outside["samples_per_cpu_second"]
+            if timing["first_step_s"] is None:
+                timing["first_step_s"] = outside["first_step_s"]
         timing["run_dir"] = str(run_dir)
         run.extra.update(timing)
         self.runs[-1]["extra"] = run.extra
@@ -518,7 +529,12 @@ def summarize_pairs(
             "first_epoch_samples_per_second": median([(r.extra.get("samples_per_second") or [None])[0] for r in ok]),
             "first_step_s": median([r.extra.get("first_step_s") for r in ok]),
             "peak_rss_mb": median([r.peak_rss_mb for r in ok]),
+            "cpu_s": median([r.cpu_s for r in ok]),
+            "samples_per_cpu_second": median([steady_state(r.extra.get("samples_per_cpu_second", [])) for r in ok]),
         }
+
+    def per_pair(a: ProcRun, b: ProcRun, key: str) -> float | None:
+        return ratio(steady_state(a.extra.get(key, [])), steady_state(b.extra.get(key, [])))
 
     pairs = [(a, b) for a, b in zip(a_runs, b_runs, strict=False) if a.ok and b.ok]
     a_name, b_name = names
@@ -527,15 +543,9 @@ def summarize_pairs(
         b_name: side(b_runs),
         "ratios": {
             # > 1 means side a is faster / leaner
-            "samples_per_second": median(
-                [
-                    ratio(
-                        steady_state(a.extra.get("samples_per_second", [])),
-                        steady_state(b.extra.get("samples_per_second", [])),
-                    )
-                    for a, b in pairs
-                ]
-            ),
+            "samples_per_second": median([per_pair(a, b, "samples_per_second") for a, b in pairs]),
+            "samples_per_cpu_second": median([per_pair(a, b, "samples_per_cpu_second") for a, b in pairs]),
+            "cpu": median([ratio(b.cpu_s, a.cpu_s) for a, b in pairs]),
             "wall": median([ratio(b.wall_s, a.wall_s) for a, b in pairs]),
             "peak_rss": median([ratio(a.peak_rss_mb, b.peak_rss_mb) for a, b in pairs]),
             "first_step_added_s": median(
@@ -699,9 +709,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## dlkit train vs the hand-written Keras script (same model, data sizes, batch 32, no validation)",
             "",
-            "| model | samples x epochs | images/s dlkit | images/s Keras | speed ratio | wall dlkit | wall Keras "
-            "| wall ratio | first step dlkit | first step Keras | peak RSS dlkit | peak RSS Keras | RSS ratio |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "Throughput in steady state (median of the epochs after the first):",
+            "",
+            "| model | samples x epochs | images/s dlkit | images/s Keras | ratio | images/CPU-s dlkit "
+            "| images/CPU-s Keras | ratio |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for case in train:
             r = res[case]
@@ -709,15 +721,32 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {case} | {r['samples']} x {r['epochs']} | {_fmt(d['samples_per_second'], ',.0f')} "
                 f"| {_fmt(k['samples_per_second'], ',.0f')} | **{_x(q['samples_per_second'])}** "
-                f"| {_fmt(d['wall_s'], '.1f', ' s')} | {_fmt(k['wall_s'], '.1f', ' s')} | **{_x(q['wall'])}** "
+                f"| {_fmt(d['samples_per_cpu_second'], ',.0f')} | {_fmt(k['samples_per_cpu_second'], ',.0f')} "
+                f"| {_x(q['samples_per_cpu_second'])} |"
+            )
+        lines += [
+            "",
+            "Whole process (start to exit):",
+            "",
+            "| model | wall dlkit | wall Keras | ratio | CPU dlkit | CPU Keras | ratio | first step dlkit "
+            "| first step Keras | peak RSS dlkit | peak RSS Keras | ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for case in train:
+            r = res[case]
+            d, k, q = r["dlkit"], r["keras"], r["ratios"]
+            lines.append(
+                f"| {case} | {_fmt(d['wall_s'], '.1f', ' s')} | {_fmt(k['wall_s'], '.1f', ' s')} | **{_x(q['wall'])}** "
+                f"| {_fmt(d['cpu_s'], '.1f', ' s')} | {_fmt(k['cpu_s'], '.1f', ' s')} | {_x(q['cpu'])} "
                 f"| {_fmt(d['first_step_s'], '.2f', ' s')} | {_fmt(k['first_step_s'], '.2f', ' s')} "
                 f"| {_fmt(d['peak_rss_mb'], '.0f', ' MiB')} | {_fmt(k['peak_rss_mb'], '.0f', ' MiB')} "
                 f"| {_x(q['peak_rss'])} |"
             )
         lines += [
             "",
-            "images/s: steady state, median of the epochs after the first. speed ratio = dlkit / Keras images/s;",
-            "wall ratio = Keras / dlkit whole-process seconds (> 1: dlkit finished first); RSS ratio = dlkit / Keras.",
+            "Ratios > 1 favour dlkit for speed: images/s and images/CPU-s are dlkit / Keras; wall and CPU are",
+            "Keras / dlkit seconds. The RSS ratio is dlkit / Keras (< 1: dlkit uses less). CPU = user + system",
+            "seconds of the process, which other load on the machine disturbs less than wall time.",
             "First step: seconds from process start to the first training batch.",
             "",
         ]
@@ -784,12 +813,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"## {title}",
             "",
-            "| variant | images/s | wall |",
-            "|---|---|---|",
-            f"| {a} | {_fmt(r[a]['samples_per_second'], ',.0f')} | {_fmt(r[a]['wall_s'], '.1f', ' s')} |",
-            f"| {b} | {_fmt(r[b]['samples_per_second'], ',.0f')} | {_fmt(r[b]['wall_s'], '.1f', ' s')} |",
+            "| variant | images/s | images/CPU-s | wall |",
+            "|---|---|---|---|",
+            *[
+                f"| {v} | {_fmt(r[v]['samples_per_second'], ',.0f')} | {_fmt(r[v]['samples_per_cpu_second'], ',.0f')} "
+                f"| {_fmt(r[v]['wall_s'], '.1f', ' s')} |"
+                for v in (a, b)
+            ],
             "",
-            f"images/s ratio {a} / {b}: **{_x(q['samples_per_second'])}** ({r['note']}).",
+            f"images/s ratio {a} / {b}: **{_x(q['samples_per_second'])}**; images/CPU-s ratio "
+            f"{_x(q['samples_per_cpu_second'])} ({r['note']}).",
         ]
         if key in ("monitor", "progress") and q["samples_per_second"] is not None:
             cost = (1 - q["samples_per_second"]) * 100

@@ -2,7 +2,7 @@
 
 The model and ``fit`` code in each baseline is what a user writes by hand; this file only adds what the
 benchmark reads back: when the first training step began (wall clock, so ``scripts/bench.py`` can subtract
-the moment it started the process) and how long each epoch took.
+the moment it started the process) and how long each epoch took (wall and process CPU seconds).
 """
 
 from __future__ import annotations
@@ -35,22 +35,26 @@ class BenchTimer(keras.callbacks.Callback):
         self.samples = samples
         self.first_step_time: float | None = None
         self.epoch_seconds: list[float] = []
-        self._epoch_start = 0.0
+        self.epoch_cpu_seconds: list[float] = []
+        self._epoch_start = (0.0, 0.0)
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self.first_step_time is None:
             self.first_step_time = time.time()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch_start = time.perf_counter()
+        self._epoch_start = (time.perf_counter(), time.process_time())
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start[0])
+        # CPU seconds of the whole process: less sensitive than wall time to other load on a shared machine.
+        self.epoch_cpu_seconds.append(time.process_time() - self._epoch_start[1])
 
     def on_train_end(self, logs: dict | None = None) -> None:
         record = {
             "first_step_time": self.first_step_time,
             "epoch_seconds": self.epoch_seconds,
+            "epoch_cpu_seconds": self.epoch_cpu_seconds,
             "samples_per_epoch": self.samples,
             "samples_per_second": [self.samples / s for s in self.epoch_seconds],
         }

@@ -49,6 +49,7 @@ def test_run_process_measures_this_childs_peak_rss_wall_time_and_exit_code(bench
     assert big.peak_rss_mb > 160
     assert small.ok and small.stdout == "hi\n"
     assert small.peak_rss_mb < 100  # getrusage(RUSAGE_CHILDREN) would have reported the big child's peak here
+    assert 0 < small.cpu_s < big.cpu_s + 1
     t0 = time.perf_counter()
     slow = bench.run_process("sleep", [sys.executable, "-c", "import time; time.sleep(0.3)"], tmp_path / "s.log")
     assert 0.3 <= slow.wall_s <= time.perf_counter() - t0
@@ -86,18 +87,21 @@ def test_first_step_is_measured_from_process_start(bench, tmp_path):
     assert bench.read_dlkit_first_step(run_json, start) is None
 
 
-def _run(bench, wall, sps, rss, first):
-    return bench.ProcRun("x", [], 0, wall, rss, 0.0, "", extra={"samples_per_second": sps, "first_step_s": first})
+def _run(bench, wall, sps, rss, first, cpu=None):
+    extra = {"samples_per_second": sps, "first_step_s": first, "samples_per_cpu_second": [s / 2 for s in sps]}
+    return bench.ProcRun("x", [], 0, wall, rss, 0.0, "", cpu_s=cpu, extra=extra)
 
 
 def test_summarize_pairs_takes_the_median_of_side_by_side_ratios(bench):
-    dlkit = [_run(bench, 10.0, [1.0, 400.0, 400.0], 800, 4.5), _run(bench, 20.0, [1.0, 200.0, 200.0], 800, 5.0)]
-    keras = [_run(bench, 12.0, [1.0, 200.0, 200.0], 720, 4.0), _run(bench, 22.0, [1.0, 100.0, 100.0], 880, 4.0)]
+    dlkit = [_run(bench, 10.0, [1.0, 400.0, 400.0], 800, 4.5, 10), _run(bench, 20.0, [1.0, 200.0, 200.0], 800, 5.0, 20)]
+    keras = [_run(bench, 12.0, [1.0, 200.0, 200.0], 720, 4.0, 15), _run(bench, 22.0, [1.0, 100.0, 100.0], 880, 4.0, 30)]
     failed = bench.ProcRun("x", [], 1, 1.0, 1.0, 0.0, "")
     out = bench.summarize_pairs([*dlkit, failed], [*keras, failed])
     assert out["dlkit"]["runs"] == 3 and out["dlkit"]["ok"] == 2
     assert out["dlkit"]["samples_per_second"] == 300.0
     assert out["ratios"]["samples_per_second"] == 2.0
+    assert out["dlkit"]["samples_per_cpu_second"] == 150.0 and out["ratios"]["samples_per_cpu_second"] == 2.0
+    assert out["dlkit"]["cpu_s"] == 15 and out["ratios"]["cpu"] == 1.5
     assert out["ratios"]["wall"] == pytest.approx((1.2 + 1.1) / 2)
     assert out["ratios"]["peak_rss"] == pytest.approx((800 / 720 + 800 / 880) / 2)
     assert out["ratios"]["first_step_added_s"] == pytest.approx(0.75)
@@ -157,6 +161,7 @@ def test_quick_run_end_to_end_writes_the_report(tmp_path):
         assert cnn[side]["samples_per_second"] > 0
         assert cnn[side]["peak_rss_mb"] > 100
         assert cnn[side]["first_step_s"] > 0
+        assert cnn[side]["samples_per_cpu_second"] > 0
     assert cnn["ratios"]["wall"] > 0
     latency = report["results"]["latency"]
     assert latency["tflite_int8_bytes"] < latency["tflite_float32_bytes"]
