@@ -280,6 +280,16 @@ def preflight(cfg: Any, bundle: DataBundle, model: Any) -> None:
         if found:
             problems += found
             break
+    width = model.output_shape[-1] if not isinstance(model.output_shape, list) else None
+    declared = cfg.data.num_classes
+    if declared and width and label_kind(cfg) in ("sparse", "one_hot") and declared != width:
+        problems.append(
+            Problem(
+                path="data.num_classes",
+                message=f"data.num_classes is {declared} but the model has {width} outputs",
+                hint=f"Set the last layer's units to {declared}, or drop data.num_classes.",
+            )
+        )
     for name, split in bundle.splits.items():
         problems += _check_labels(cfg, model, split, name)
     if problems:

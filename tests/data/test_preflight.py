@@ -174,3 +174,10 @@ def test_image_shape_must_match(tmp_path):
     )
     with pytest.raises(DataError, match=r"the data has images that decode to \[4, 4, 3\] but model\.input_shape is "):
         _check(cfg, tiny_model((4, 4, 1), units=2, head=("Flatten", "Dense")))
+
+
+def test_num_classes_must_match_output_width(tmp_path):
+    path = _npz(tmp_path, np.ones((4, 4)), np.array([0, 1, 2, 1]))
+    cfg = make_config({"source": "npz", "path": path, "validation_split": 0, "num_classes": 5})
+    with pytest.raises(DataError, match=r"data\.num_classes: data\.num_classes is 5 but the model has 3 outputs\."):
+        _check(cfg, tiny_model((4,), units=3))
