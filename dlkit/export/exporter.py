@@ -20,6 +20,7 @@ import numpy as np
 
 from dlkit.atomic import atomic_path, write_json
 from dlkit.errors import DataError, ExportError, Problem
+from dlkit.export.float32 import float32_model
 from dlkit.export.formats import ArtifactSpec, plan
 from dlkit.export.runtime import KerasRuntime, load_runtime
 from dlkit.export.scoring import from_logits, quick_metrics
@@ -153,7 +154,8 @@ def export_run(
     verify = cfg.export.verify if verify is None else verify
     warnings: list[str] = []
 
-    model = keras.models.load_model(target.path, compile=False)
+    trained = keras.models.load_model(target.path, compile=False)
+    model = float32_model(trained)  # what gets exported: float32 even when trained in mixed precision
     need_int8 = any(s.quantize == "int8" for s in specs)
     bundle = None
     if verify or need_int8:
@@ -175,6 +177,17 @@ def export_run(
             "metrics": reference.metrics,
             "latency_ms": round(keras_rt.latency_ms(x[:1]), 4),
         }
+        if model is not trained:
+            mixed = KerasRuntime(target.path, trained).predict(x)
+            diff = float(np.max(np.abs(mixed.astype(np.float64) - outputs)))
+            reference_info["mixed_precision"] = {
+                "trained_metrics": quick_metrics(y, mixed, task, logits),
+                "max_abs_diff_vs_trained": diff,
+            }
+            warnings.append(
+                "the model was trained in mixed precision; its float32 rebuild (same weights) is exported and is "
+                f"the reference for verification (it differs from the mixed-precision model by up to {diff:.2g})"
+            )
     calibration = _calibration(bundle, calibration_samples, cfg.seed, warnings) if need_int8 else None
 
     final = next_export_dir(run)

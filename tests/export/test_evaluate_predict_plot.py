@@ -56,15 +56,20 @@ def test_evaluate_json_eval_file_and_confusion_matrix(runner, digits_run: Path) 
 
 
 @pytest.mark.slow
-def test_evaluate_scores_an_exported_tflite_the_same_way(runner, digits_run: Path) -> None:
-    exported = runner.invoke(cli, ["export", str(digits_run), "--format", "tflite", "--no-verify"])
+def test_evaluate_scores_exported_artifacts_the_same_way(runner, digits_run: Path) -> None:
+    exported = runner.invoke(cli, ["export", str(digits_run), "--format", "tflite,saved_model", "--no-verify"])
     assert exported.exit_code == 0, exported.stderr
+    expected = _keras_accuracy(digits_run, "test")
     artifact = digits_run / "export" / "model.tflite"
     result = runner.invoke(cli, ["evaluate", str(artifact), "--json"])
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["kind"] == "tflite" and out["engine"] == "ai_edge_litert"
-    assert out["metrics"]["accuracy"] == pytest.approx(_keras_accuracy(digits_run, "test"), abs=1e-9)
+    assert out["metrics"]["accuracy"] == pytest.approx(expected, abs=1e-9)
+    saved = runner.invoke(cli, ["evaluate", str(digits_run / "export" / "saved_model"), "--json"])
+    assert saved.exit_code == 0, saved.stderr
+    assert json.loads(saved.stdout)["kind"] == "saved_model"
+    assert json.loads(saved.stdout)["metrics"]["accuracy"] == pytest.approx(expected, abs=1e-9)
     assert (digits_run / "eval-model.tflite.json").is_file()
     assert (digits_run / "plots" / "confusion_matrix-model.tflite.png").is_file()
 

@@ -128,9 +128,22 @@ def test_defaults_from_config_and_never_merged(runner, digits_run: Path) -> None
 @pytest.mark.slow
 def test_failed_verification_exits_5_and_keeps_artifacts(runner, digits_run: Path) -> None:
     set_export(digits_run, tolerance=1e-12, max_metric_drop=0.0)
-    result = _export(runner, str(digits_run), "--format", "tflite", "--quantize", "none,int8", "--json")
+    result = _export(
+        runner,
+        str(digits_run),
+        "--format",
+        "tflite",
+        "--quantize",
+        "none,int8",
+        "--calibration-samples",
+        "100",
+        "--json",
+    )
     assert result.exit_code == 5, result.stderr
     report = json.loads(result.stdout)
+    assert report["calibration_samples"] == 100
+    assert "int8 is calibrated on only 100 training samples (fewer than 300)" in report["warnings"][0]
+    assert "warning: int8 is calibrated on only 100 training samples" in result.stderr
     arts = _by_name(report)
     assert arts["model.tflite"]["verified"] is False
     assert "exceeds export.tolerance 1e-12" in arts["model.tflite"]["error"]
@@ -206,3 +219,30 @@ def test_flex_ops_are_reported_plainly(runner, digits_template: Path, tmp_path: 
     assert (run / "export" / "model.tflite").is_file()
     assert "Cumprod (layer 'cum_prod') has no int8 builtin kernel" in arts["model_int8.tflite"]["error"]
     assert "note: tflite (none): needs the Flex delegate" in result.stderr
+
+
+@pytest.mark.slow
+def test_mixed_precision_model_exports_with_builtin_ops(runner, digits_template: Path, tmp_path: Path) -> None:
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Rescaling(0.0625),
+                keras.layers.Flatten(),
+                keras.layers.Dense(32, activation="relu"),
+                keras.layers.Dense(10),
+                keras.layers.Activation("softmax", dtype="float32"),
+            ]
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    from export_helpers import digits_config
+
+    run = write_run(tmp_path / "runs" / "bf16" / "001", model, digits_config(_files(digits_template)))
+    result = _export(runner, str(run), "--format", "tflite", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["artifacts"][0]["flex_ops"] == [] and report["artifacts"][0]["verified"] is True
+    assert report["reference"]["mixed_precision"]["max_abs_diff_vs_trained"] > 0
+    assert "trained in mixed precision; its float32 rebuild (same weights) is exported" in report["warnings"][0]
