@@ -7,6 +7,8 @@ skipped here because the schema reports it.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -176,7 +178,8 @@ def validate_components(raw: dict[str, Any], where: Where | None = None) -> list
     """Check every component name and argument in a raw config against the live Keras registries.
 
     Unknown names and arguments get did-you-mean suggestions; import paths are refused; block uses must
-    name a block of ``model.blocks``. Nothing is built.
+    name a block of ``model.blocks``. Layers, losses and metrics that pass are then constructed (not
+    called, so no weights) to catch values Keras refuses (``units: -1``); no model is built.
 
     Args:
         raw: The merged config dict (before or after schema validation).
@@ -189,12 +192,55 @@ def validate_components(raw: dict[str, Any], where: Where | None = None) -> list
     if not isinstance(raw, dict):
         return problems
     for kind, path, value, skip in iter_components(raw):
-        problems.extend(check_component(kind, value, path, where, skip_keys=skip))
+        found = check_component(kind, value, path, where, skip_keys=skip)
+        if not found and kind in TRIAL_KINDS:
+            found = _trial_instantiate(kind, value, path, where)
+        problems.extend(found)
     problems.extend(_check_block_uses(raw, where))
     from dlkit.data.sources import validate_data  # no TensorFlow; data-source name and required keys
 
     problems.extend(validate_data(raw, where))
     return problems
+
+
+# Components cheap and side-effect free to construct: constructing them catches the values Keras refuses
+# (negative units, a bad padding mode) with the file and line, before anything is built or written.
+TRIAL_KINDS = ("layers", "losses", "metrics")
+
+
+def _trial_instantiate(kind: str, value: Any, path: Path, where: Where | None) -> list[Problem]:
+    from dlkit.errors import ConfigError
+    from dlkit.models.components import instantiate
+
+    if component_name(value) is None:
+        return []
+    with _keras_names_untouched():
+        try:
+            instantiate(kind, value, path, where)
+        except ConfigError as error:
+            return list(error.problems)
+    return []
+
+
+@contextlib.contextmanager
+def _keras_names_untouched() -> Iterator[None]:
+    """Keep Keras' automatic layer-name counters as they were, so a trial ``Dense`` does not turn the real
+    model's ``dense`` into ``dense_1``."""
+    try:
+        from keras.src.backend.common import global_state
+
+        uids = global_state.get_global_attribute(
+            "object_name_uids", default=collections.defaultdict(int), set_to_default=True
+        )
+    except ImportError:  # pragma: no cover - Keras moved its internals; names then merely get a suffix
+        uids = None
+    saved = dict(uids) if uids is not None else None
+    try:
+        yield
+    finally:
+        if uids is not None and saved is not None:
+            uids.clear()
+            uids.update(saved)
 
 
 def _check_block_uses(raw: dict[str, Any], where: Where | None) -> list[Problem]:

@@ -202,3 +202,41 @@ def test_canonicalize_rewrites_types_only() -> None:
     assert out["metrics"] == ["accuracy", "AUC"]
     assert out["callbacks"] == ["TerminateOnNaN", {"type": "Dens"}]  # unknown names are left for validation
     assert raw["model"]["layers"][0]["type"] == "dense"  # input untouched
+
+
+def test_values_keras_refuses_are_found_before_building() -> None:
+    raw = {
+        "model": {
+            "input_shape": [4],
+            "layers": [
+                {"type": "Dense", "units": -3},
+                {"type": "Dropout", "rate": 1.5},
+                {"type": "Conv1D", "filters": 2, "kernel_size": 3, "padding": "sideways"},
+            ],
+        },
+        "metrics": [{"type": "AUC", "num_thresholds": 1}],
+    }
+    msgs = rendered(raw)
+    assert msgs[:2] == [
+        "model.layers[0]: Dense: Received an invalid value for `units`, expected a positive integer. "
+        "Received: units=-3",
+        "model.layers[1]: Dropout: Invalid value received for argument `rate`. Expected a float value between 0 and 1. "
+        "Received: rate=1.5",
+    ]
+    assert msgs[2].startswith("model.layers[2]: Conv1D: The `padding` argument must be")  # Keras prints a set
+    assert msgs[2].endswith("Received: sideways")
+    assert msgs[3:] == ["metrics[0]: AUC: Argument `num_thresholds` must be an integer > 1. Received: num_thresholds=1"]
+
+
+def test_trial_construction_does_not_rename_the_real_layers(make_config) -> None:
+    from dlkit.models import build_model
+
+    loaded = make_config(model={"input_shape": [3], "layers": [{"type": "Dense", "units": 2}]})
+    validate_components(loaded.raw)
+    first = build_model(loaded.config).layers[1].name
+    validate_components(loaded.raw)
+    validate_components(loaded.raw)
+    keras.backend.clear_session()
+    loaded = make_config(model={"input_shape": [3], "layers": [{"type": "Dense", "units": 2}]})
+    assert build_model(loaded.config).layers[1].name == "dense"
+    assert first.startswith("dense")
