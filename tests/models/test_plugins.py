@@ -98,3 +98,19 @@ def test_missing_plugin_is_a_usage_error() -> None:
         "No module named 'no_such_dlkit_plugin'"
     )
     assert info.value.exit_code == 2
+
+
+def test_entry_point_plugins_are_loaded(plugin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    ep = importlib.metadata.EntryPoint(name="scale", value=plugin, group="dlkit.plugins")
+    seen = []
+
+    def fake_entry_points(group: str):
+        seen.append(group)
+        return [ep]
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points)
+    assert load_plugins() == [plugin]
+    assert seen == ["dlkit.plugins"]
+    assert lookup("layers", "Scale") is not None
