@@ -249,6 +249,8 @@ def prepare(loaded: Any) -> Session:
             raise ConfigError(
                 problems=[loaded.problem(("loss",), f"the model does not compile with this loss/metrics: {error}")]
             ) from None
+        if not model.optimizer.built:  # slots must be created under the strategy (checkpoint restore builds them)
+            model.optimizer.build(model.trainable_variables)
     api.preflight(cfg, bundle, model)
     return Session(loaded, cfg, api, device, policy, strategy, bundle, model, steps, spe, chief)
 
@@ -655,6 +657,12 @@ def resume(
     if problems:
         raise ConfigError("cannot resume: the model or optimizer changed since the run started", problems)
     session = prepare(loaded)
+    if not session.chief:
+        # Other workers write nothing into the run folder; custom_fit gives them the chief's restored state.
+        from dlkit.training.distribute import worker_dir
+
+        with worker_dir(None, session.strategy) as scratch:
+            return Runner(session, scratch, console).execute(0, None)
     runner = Runner(session, run, console)
     restored = runner.store.restore(session.model)
     initial_epoch = restored.epoch if restored else 0
