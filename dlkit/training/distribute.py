@@ -37,7 +37,11 @@ log = logging.getLogger("dlkit.training.distribute")
 TF_CONFIG = "TF_CONFIG"
 SUPPORTED_JOBS = ("chief", "worker")
 TF_CONFIG_KEYS = ("cluster", "task", "rpc_layer", "environment")
-EXAMPLE = 'Example: TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\''
+EXAMPLE = (
+    "Example: TF_CONFIG='"
+    '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+    "'"
+)
 
 
 @dataclass(frozen=True)
@@ -422,14 +426,14 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
 
 @contextlib.contextmanager
 def worker_dir(run_dir: str | os.PathLike[str] | None, strategy: tf.distribute.Strategy | None) -> Iterator[Path]:
-    """The folder this process writes to: ``run_dir`` on the chief, scratch space on other workers.
+    """The folder this process writes to: ``run_dir`` on the chief, a scratch folder on other workers.
 
-    The scratch folder is ``<run_dir>/.workers/<type>-<index>`` when ``run_dir`` is given and exists on
-    this machine, else a fresh temporary folder; either is removed when the block ends (the chief
-    broadcasts its state on resume, so other workers never need their own copies).
+    Only the chief writes the run folder. Other workers get a fresh temporary folder (never inside the run
+    folder, which may be on a shared file system), removed when the block ends: on resume the chief
+    broadcasts its restored state (``multiworker.sync_from_chief``), so they never need their own copies.
 
     Args:
-        run_dir: The run folder, when known on this machine. Defaults to None.
+        run_dir: The run folder; required on the chief, ignored elsewhere.
         strategy: The strategy in use.
     """
     if is_chief(strategy):
@@ -437,17 +441,8 @@ def worker_dir(run_dir: str | os.PathLike[str] | None, strategy: tf.distribute.S
             raise ValueError("the chief needs a run folder")
         yield Path(run_dir)
         return
-    role = task_role(strategy)
-    if run_dir is not None and Path(run_dir).is_dir():
-        scratch = Path(run_dir) / ".workers" / role
-        scratch.mkdir(parents=True, exist_ok=True)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix=f"dlkit-{role}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"dlkit-{task_role(strategy)}-"))
     try:
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        parent = scratch.parent
-        if parent.name == ".workers":
-            with contextlib.suppress(OSError):
-                parent.rmdir()

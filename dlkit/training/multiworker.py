@@ -18,6 +18,7 @@ Multi-worker specifics:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import tempfile
@@ -140,6 +141,15 @@ class _PreemptionGuard:
         self._tmp.cleanup()
 
 
+def _quiet_tf_deprecations() -> Any:
+    try:
+        from tensorflow.python.util import deprecation
+
+        return deprecation.silence()
+    except (ImportError, AttributeError):  # private API: fall back to the warning
+        return contextlib.nullcontext()
+
+
 def _to_logs(values: dict[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in values.items()}
 
@@ -233,7 +243,8 @@ def custom_fit(
 
     def run_step(batch: Any) -> None:
         if guard is not None:
-            guard.handler.run(train_step, batch)
+            with _quiet_tf_deprecations():  # the handler's own bookkeeping uses a deprecated property
+                guard.handler.run(train_step, batch)
         else:
             train_step(batch)
 
@@ -295,9 +306,12 @@ def custom_fit(
             "`dlkit train --resume RUN_DIR`"
         ) from error
     except _Preempted:
-        log.warning("stopped by SIGTERM at epoch %d, step %d (all workers agreed)", state["epoch"], state["step"])
+        where = f"during epoch {state['epoch'] + 1} (after step {state['step']})"
+        kept = "state saved" if on_preempt is not None else "the checkpoint of the last finished epoch is kept"
+        log.warning("SIGTERM: every worker stopped %s", where)
         raise Interrupted(
-            f"stopped by SIGTERM at epoch {state['epoch'] + 1}, step {state['step']}; state saved",
+            f"stopped by SIGTERM {where} on every worker; {kept}. "
+            "Relaunch every worker with `dlkit train --resume RUN_DIR` to continue",
             signal.SIGTERM,
         ) from None
     finally:

@@ -107,7 +107,7 @@ def run(loop: str) -> None:
     run_dir = out / f"run-{loop}"
     if distribute.is_chief(strategy):
         run_dir.mkdir(parents=True, exist_ok=True)
-    with distribute.worker_dir(run_dir if run_dir.is_dir() else None, strategy) as folder:
+    with distribute.worker_dir(run_dir if distribute.is_chief(strategy) else None, strategy) as folder:
         resume, report = Resume(folder), Report()
         if loop == "custom":
             history = custom_fit(
