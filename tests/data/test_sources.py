@@ -329,3 +329,39 @@ def test_image_splits_need_the_same_classes(tmp_path):
     data = {"source": "images", "train": str(tmp_path / "train"), "validation": str(tmp_path / "val")}
     with pytest.raises(DataError, match=r"data\.validation: class folders \['a', 'c'\] differ from the training"):
         load_data(make_config(data, input_shape=(4, 4, 3), units=2))
+
+
+def test_keras_imdb_offline_pads_to_input_length(tmp_path, monkeypatch):
+    import keras.src.utils.file_utils as fu
+
+    monkeypatch.setattr(fu, "validate_file", lambda *a, **k: True)
+    monkeypatch.setattr("urllib.request.urlretrieve", _no_network)
+    rng = np.random.default_rng(0)
+
+    def seqs(n):
+        out = np.empty(n, dtype=object)
+        out[:] = [[int(v) for v in rng.integers(1, 500, rng.integers(3, 30))] for _ in range(n)]
+        return out
+
+    archive = tmp_path / "imdb.npz"
+    np.savez(archive, x_train=seqs(12), y_train=np.arange(12) % 2, x_test=seqs(4), y_test=np.arange(4) % 2)
+    data = {"source": "keras:imdb", "path": str(archive), "validation_split": 0}
+    cfg = make_config(data, input_shape=(20,), units=1, loss="binary_crossentropy")
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_validate(
+                {
+                    "input_shape": [20],
+                    "layers": [
+                        {"type": "Embedding", "input_dim": 100, "output_dim": 4},
+                        "GlobalAveragePooling1D",
+                        {"type": "Dense", "units": 1, "activation": "sigmoid"},
+                    ],
+                }
+            )
+        }
+    )
+    bundle = load_data(cfg, splits=())
+    x, y = bundle.arrays["train"]
+    assert x.shape == (12, 20) and int(x.max()) < 100  # num_words from the Embedding's input_dim
+    assert bundle.counts == {"train": 12, "test": 4} and bundle.task == "binary"
