@@ -145,7 +145,9 @@ def export_run(
     """
     import keras
 
-    target = resolve_target(run_dir)
+    from dlkit.training.run_dir import resolve_run_dir
+
+    target = resolve_target(resolve_run_dir(run_dir))  # a run, not an artifact: export starts from model.keras
     assert target.run_dir is not None and target.raw is not None
     run = target.run_dir
     cfg = config_of(target.raw)

@@ -94,22 +94,25 @@ def _read_npz(path: Path, cfg: Any) -> tuple[list[str], np.ndarray]:
 
 
 def _read_image(path: Path, shape: tuple[int | None, ...], cfg: Any) -> np.ndarray:
-    import keras
-
+    """One image as float32 pixels, decoded and resized exactly like the training pipeline did."""
     if len(shape) != 3:
         raise DataError(
             problems=[Problem(file=str(path), message=f"the model does not take images (its input is {shape})")]
         )
     height, width, channels = shape
-    mode = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels or 3, "rgb")
-    if cfg is not None and cfg.data.color_mode and channels is None:
-        mode = cfg.data.color_mode
-    size = (height, width) if height and width else None
+    if cfg is not None and cfg.data.source == "images":  # data.image_size / color_mode apply to image folders
+        from dlkit.data.images import image_shape
+
+        height, width, channels = image_shape(cfg)
+    if not (height and width and channels):
+        raise DataError(problems=[Problem(file=str(path), message=f"cannot tell the image size from {shape}")])
+    from dlkit.data.images import make_decoder
+
     try:
-        image = keras.utils.load_img(path, color_mode=mode, target_size=size, interpolation="bilinear")
-    except Exception as error:  # noqa: BLE001 - PIL raises many types for a bad image
-        raise DataError(problems=[Problem(file=str(path), message=f"cannot read image: {error}")]) from error
-    return np.asarray(keras.utils.img_to_array(image), np.float32)
+        return np.asarray(make_decoder(height, width, channels)(str(path)), np.float32)
+    except Exception as error:  # noqa: BLE001 - TF raises InvalidArgumentError and friends for a bad image
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise DataError(problems=[Problem(file=str(path), message=f"cannot read image: {first}")]) from error
 
 
 def read_inputs(paths: list[Path], shape: tuple[int | None, ...], cfg: Any) -> tuple[list[str], np.ndarray]:
@@ -171,13 +174,19 @@ def _fit(x: np.ndarray, shape: tuple[int | None, ...], path: Path) -> np.ndarray
 
 
 def _class_names(target: Target, cfg: Any) -> list[str] | None:
+    """Class names from run.json when the trainer recorded them, else an image folder's class subfolders."""
     if target.run_dir is None:
         return None
     from dlkit.training.run_dir import read_run_json
 
     info = read_run_json(target.run_dir)
     names = info.get("class_names") or (info.get("data") or {}).get("class_names")
-    return [str(n) for n in names] if names else None
+    if names:
+        return [str(n) for n in names]
+    folder = (cfg.data.train or cfg.data.path) if cfg is not None and cfg.data.source == "images" else None
+    if folder and Path(folder).is_dir():
+        return sorted(p.name for p in Path(folder).iterdir() if p.is_dir())  # the order the loader labels them
+    return None
 
 
 def _task(cfg: Any, width: int) -> str:

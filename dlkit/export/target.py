@@ -91,7 +91,7 @@ def resolve_target(path: str | Path) -> Target:
         raise UsageError(problems=[Problem(path="TARGET", message="no such file or folder", got=str(p))])
     kind = kind_of(p)
     if kind is not None:
-        run = _find_run(p.parent if p.is_file() else p.parent)
+        run = _find_run(p.parent)
         raw = _read_raw(run / CONFIG_YAML) if run else None
         is_run_model = run is not None and p.resolve() == (run / "model.keras").resolve()
         return Target(p, kind, run, raw, is_run_model)

@@ -157,3 +157,33 @@ def test_plot_learning_curves_and_confusion_matrix(runner, digits_run: Path) -> 
     assert [p.name for p in paths] == ["learning_curves.png", "confusion_matrix.png"]
     for path in paths:
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5000
+
+
+def test_predict_image_folder_run_names_classes(runner, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 255, (10, 12), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "train" / name / f"{i}.png")
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")]
+    )
+    raw = {
+        "name": "pets",
+        "data": {"source": "images", "train": str(tmp_path / "train"), "color_mode": "grayscale"},
+        "model": {"input_shape": [8, 8, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]},
+        "loss": {"type": "sparse_categorical_crossentropy"},
+    }
+    run = write_run(tmp_path / "runs" / "pets" / "001", model, raw)
+    image = tmp_path / "train" / "dog" / "0.png"  # 10x12: resized to 8x8 like the training pipeline
+    result = runner.invoke(cli, ["predict", str(run), str(image), "--top-k", "5"])
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout)["predictions"][0]
+    assert row["id"] == "0.png"
+    assert {t["class"] for t in row["top_k"]} == {"cat", "dog"}
+    decoded = keras.ops.convert_to_numpy(
+        keras.ops.image.resize(np.asarray(Image.open(image), "float32")[None, ..., None], (8, 8))
+    )
+    expected = model.predict(decoded, verbose=0)[0]
+    assert row["probability"] == pytest.approx(float(expected.max()), abs=1e-5)
