@@ -72,7 +72,7 @@ def load_data(cfg: Any, *, splits: tuple[str, ...] = SPLITS) -> DataBundle:
         return _streamed(cfg, loaded, splits, task, dtype, preprocessing, augmentation)
 
     given = dict(loaded.splits)
-    rows = check_rows(hold_out(given, cfg), cfg, loaded.feature_names)
+    rows = hold_out(check_rows(given, cfg, loaded.feature_names), cfg)  # check each file as given, then split
     if "train" in splits and preprocessing:
         train = rows["train"]
         batches = tf.data.Dataset.from_tensor_slices(train.x)
