@@ -9,7 +9,19 @@ import click
 from dlkit.cli.render import emit_json, err_console, handle_errors
 from dlkit.errors import UsageError
 
-LIST_KINDS = ("layers", "optimizers", "losses", "metrics", "callbacks", "schedules", "datasets")
+LIST_KINDS = (
+    "layers",
+    "optimizers",
+    "losses",
+    "metrics",
+    "callbacks",
+    "schedules",
+    "datasets",
+    "activations",
+    "initializers",
+    "regularizers",
+    "constraints",
+)
 
 
 @click.command()
@@ -72,12 +84,16 @@ def _human_bytes(n: int) -> str:
 
 
 @click.command("list")
-@click.argument("kind", metavar="|".join(LIST_KINDS))
+@click.argument("kind", metavar="KIND")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a module that registers layers.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def list_components(kind: str, plugins: tuple[str, ...], as_json: bool) -> None:
-    """List the Keras components (or data sources) a config may name, one per line on stdout."""
+    """List the Keras components (or data sources) a config may name, one per line on stdout.
+
+    KIND is one of layers, optimizers, losses, metrics, callbacks, schedules, datasets, activations,
+    initializers, regularizers, constraints.
+    """
     if kind not in LIST_KINDS:
         from dlkit.config.suggest import did_you_mean
 

@@ -145,6 +145,10 @@ def test_list_kinds(runner) -> None:
         ("metrics", "accuracy"),
         ("callbacks", "EarlyStopping"),
         ("schedules", "CosineDecay"),
+        ("activations", "gelu"),
+        ("initializers", "HeNormal"),
+        ("regularizers", "L1L2"),
+        ("constraints", "MaxNorm"),
     ):
         result = run(runner, "list", kind)
         assert result.exit_code == 0 and expected in result.stdout.split(), (kind, result.output)
@@ -165,5 +169,5 @@ def test_list_typo_gets_did_you_mean(runner) -> None:
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         "error: unknown kind 'optimisers'; choose one of layers, optimizers, losses, metrics, callbacks, schedules, "
-        "datasets. Did you mean 'optimizers'?"
+        "datasets, activations, initializers, regularizers, constraints. Did you mean 'optimizers'?"
     )
