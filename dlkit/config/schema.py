@@ -24,8 +24,9 @@ QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 STRATEGIES = ("none", "mirrored", "multi_worker_mirrored", "tpu")
 CLIP_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
+# strict: YAML already types numbers, so `epochs: true` or `epochs: "10"` is a mistake, not a 1 or a 10.
+PositiveInt = Annotated[int, Field(ge=1, strict=True)]
+NonNegativeFloat = Annotated[float, Field(ge=0, strict=True)]
 
 
 class Strict(BaseModel):
@@ -173,9 +174,11 @@ class OptimizerConfig(Component):
     """
 
     learning_rate: float | Component | None = Field(None, description="A positive number or a schedule.")
-    clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
-    clipvalue: float | None = Field(None, gt=0, description="Clip each gradient element to [-v, v].")
-    global_clipnorm: float | None = Field(None, gt=0, description="Clip all gradients to this global norm.")
+    clipnorm: float | None = Field(None, gt=0, strict=True, description="Clip each gradient to this norm.")
+    clipvalue: float | None = Field(None, gt=0, strict=True, description="Clip each gradient element to [-v, v].")
+    global_clipnorm: float | None = Field(
+        None, gt=0, strict=True, description="Clip all gradients to this global norm."
+    )
 
     @field_validator("learning_rate", mode="before")
     @classmethod
@@ -243,8 +246,12 @@ class DataConfig(Strict):
     num_classes: PositiveInt | None = Field(
         None, description="Number of classes. Defaults to the model's output width."
     )
-    validation_split: float = Field(0.1, ge=0, lt=1, description="Held-out fraction when no validation set is given.")
-    test_split: float = Field(0.0, ge=0, lt=1, description="Held-out test fraction when no test set is given.")
+    validation_split: float = Field(
+        0.1, ge=0, lt=1, strict=True, description="Held-out fraction when no validation set is given."
+    )
+    test_split: float = Field(
+        0.0, ge=0, lt=1, strict=True, description="Held-out test fraction when no test set is given."
+    )
     batch_size: PositiveInt = Field(32, description="Global batch size. Defaults to 32.")
     shuffle: bool = Field(True, description="Reshuffle the training set every epoch (seeded). Defaults to true.")
     cache: bool | Literal["auto"] = Field("auto", description="Cache the decoded data in memory. Defaults to auto.")
@@ -283,7 +290,9 @@ class TrainingConfig(Strict):
     gradient_monitor: bool | Literal["auto"] = Field(
         "auto", description="Log gradient norm and clipped fraction. auto: on when clipping is set."
     )
-    nan_recovery: int = Field(0, ge=0, description="Retries from the last good checkpoint with a lower LR on NaN.")
+    nan_recovery: int = Field(
+        0, ge=0, strict=True, description="Retries from the last good checkpoint with a lower LR on NaN."
+    )
     class_weight: dict[int, float] | Literal["balanced"] | None = Field(None, description="Per-class loss weights.")
     distribution: DistributionConfig = Field(default_factory=DistributionConfig)
 
@@ -322,7 +331,9 @@ class Config(Strict):
     """A whole dlkit experiment."""
 
     name: str = Field("run", description="Run name: letters, digits, '.', '_' and '-'.")
-    seed: int = Field(42, ge=0, description="Seeds Python, NumPy, TensorFlow and the data order. Defaults to 42.")
+    seed: int = Field(
+        42, ge=0, strict=True, description="Seeds Python, NumPy, TensorFlow and the data order. Defaults to 42."
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig
     optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(type="adam"))

@@ -324,3 +324,13 @@ def test_no_pydantic_internals_leak_into_messages():
 def test_a_quoted_learning_rate_is_a_number(write_config):
     path = write_config(BASE.replace("learning_rate: 1e-3", "learning_rate: '1e-3'"))
     assert load_config([path]).config.optimizer.learning_rate == 0.001
+
+
+def test_booleans_and_quoted_numbers_are_not_silently_coerced(write_config):
+    """YAML already types numbers: `epochs: true` is not 1 and `batch_size: "32"` is not 32."""
+    base = write_config(BASE)
+    over = write_config('data:\n  batch_size: "32"\n  validation_split: true\ntraining:\n  epochs: true\n', "over.yaml")
+    found = problems_of([base, over])
+    assert any(p.endswith("data.batch_size: expected an integer (got '32')") for p in found), found
+    assert any(p.endswith("data.validation_split: expected a number (got true)") for p in found), found
+    assert any(p.endswith("training.epochs: expected an integer (got true)") for p in found), found
