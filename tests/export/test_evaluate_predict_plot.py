@@ -103,6 +103,14 @@ def test_evaluate_regression_reports_mae_mse_r2(runner, tmp_path: Path) -> None:
     assert metrics["r2"] > 0.9
     assert "per_class" not in json.loads(result.stdout)
 
+    exported = runner.invoke(cli, ["export", str(run), "--format", "tflite", "--quantize", "none,dynamic", "--json"])
+    assert exported.exit_code == 0, exported.stderr
+    report = json.loads(exported.stdout)
+    assert report["verify"]["task"] == "regression"
+    assert report["reference"]["metrics"]["mae"] == pytest.approx(metrics["mae"], rel=1e-5)
+    assert [a["verified"] for a in report["artifacts"]] == [True, True]
+    assert report["artifacts"][0]["max_abs_diff"] <= 1e-4
+
 
 @pytest.mark.slow
 def test_predict_csv_npz_and_png(runner, digits_run: Path, tmp_path: Path) -> None:
