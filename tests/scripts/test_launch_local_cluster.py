@@ -130,7 +130,7 @@ def test_usage_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_real_workers_train_one_run_folder(tmp_path, write_config):
+def test_two_real_workers_train_one_run_folder_and_resume(tmp_path, write_config):
     config = write_config(
         """
         name: tiny
@@ -141,6 +141,7 @@ def test_two_real_workers_train_one_run_folder(tmp_path, write_config):
           layers:
             - {type: Dense, units: 8, activation: relu}
             - {type: Dense, units: 3, activation: softmax}
+        optimizer: {type: Adam, learning_rate: 0.01}
         loss: sparse_categorical_crossentropy
         metrics: [accuracy]
         training: {epochs: 2, distribution: {strategy: multi_worker_mirrored}}
@@ -149,19 +150,35 @@ def test_two_real_workers_train_one_run_folder(tmp_path, write_config):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_CONFIG", None)
     runs = tmp_path / "runs"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--grace", "10", "2", str(config), "--", "--runs-dir", str(runs)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+
+    def launch(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(SCRIPT), "--grace", "10", "2", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+
+    result = launch(str(config), "--", "--runs-dir", str(runs))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     run_dirs = [p for p in (runs / "tiny").iterdir() if p.is_dir()]
     assert len(run_dirs) == 1, run_dirs  # only the chief made a run folder
     run = run_dirs[0]
-    assert not (run / ".workers").exists()
     rows = (run / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3, rows  # header + 2 epochs, written once
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
+
+    # Relaunch every worker on the run: the chief restores epoch 2 and broadcasts it; worker 1 has no state.
+    result = launch("--", "--resume", str(run), "--set", "training.epochs=3")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    lines = _worker_lines(result.stdout)
+    for i in (0, 1):
+        epochs = [line for line in lines[i] if re.match(r"epoch \d+/3", line)]
+        assert [e.split()[1] for e in epochs] == ["3/3"], lines[i]
+    rows = (run / "metrics.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "completed" and [r["from_epoch"] for r in info["resumes"]] == [2]
+    assert sorted(p.name for p in (runs / "tiny").iterdir()) == [run.name]

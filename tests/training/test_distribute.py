@@ -416,3 +416,33 @@ def test_sigterm_on_one_worker_saves_stops_all_with_143_and_relaunch_resumes(tmp
         assert f"epoch-begin {saved}" in log and "epoch-begin 0" not in log, log
     w0, w1 = (_weights(tmp_path / f"final-custom-worker-{i}.npz") for i in range(2))
     assert _max_diff(w0, w1) == 0.0
+
+
+# --- through `dlkit train` ---------------------------------------------------------------------------------
+
+
+def test_bad_tf_config_exits_2_via_dlkit_train_before_writing(tmp_path, write_config, runner, monkeypatch):
+    from dlkit.cli.main import cli
+
+    config = write_config(
+        """
+        name: mw
+        data: {source: synthetic, samples: 64, batch_size: 16}
+        model: {input_shape: [4], layers: [{type: Dense, units: 2, activation: softmax}]}
+        loss: sparse_categorical_crossentropy
+        training: {epochs: 1, distribution: {strategy: multi_worker_mirrored}}
+        """
+    )
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 3}})
+    )
+    result = runner.invoke(cli, ["train", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "TF_CONFIG: task.index: 3 is out of range for 'worker' (2 workers). Use 0 to 1." in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+    monkeypatch.setenv("TF_CONFIG", "{oops")
+    result = runner.invoke(cli, ["train", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "TF_CONFIG: is not valid JSON" in result.stderr
+    assert not (tmp_path / "runs").exists()
