@@ -28,7 +28,8 @@ def hold_out(splits: dict[str, Split], cfg: Any) -> dict[str, Split]:
     train = splits["train"]
     n = len(train)
     n_test = _size(n, cfg.data.test_split) if "test" not in splits else 0
-    n_val = _size(n - n_test, cfg.data.validation_split) if "validation" not in splits else 0
+    # Both fractions are of all the rows (the schema keeps their sum below 1): 0.2 + 0.2 -> 60/20/20.
+    n_val = min(_size(n, cfg.data.validation_split), n - n_test - 1) if "validation" not in splits else 0
     if n_test == 0 and n_val == 0:
         return out
     order = np.random.default_rng(cfg.seed).permutation(n)

@@ -42,7 +42,7 @@ def test_validation_is_not_shuffled_and_holdout_is_seeded(tmp_path):
     a = load_data(cfg)
     val = _epoch(a.validation)
     assert val == sorted(val) and val == _epoch(a.validation)
-    assert len(val) == 8 and len(_epoch(a.test)) == 10
+    assert len(val) == 10 and len(_epoch(a.test)) == 10 and a.counts["train"] == 20
     assert not set(val) & set(_epoch(a.test)) and not set(val) & set(a.arrays["train"][0][:, 0].astype(int))
     again = load_data(cfg, splits=("test",))
     assert again.train is None and _epoch(again.test) == _epoch(a.test)

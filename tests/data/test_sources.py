@@ -103,7 +103,7 @@ def test_npz_with_custom_keys_and_holdout(tmp_path):
     np.savez(path, feats=rng.standard_normal((50, 4)), labels=rng.integers(0, 3, 50))
     cfg = make_config({"source": "npz", "path": str(path), "x_key": "feats", "y_key": "labels", "test_split": 0.2})
     bundle = load_data(cfg)
-    assert bundle.counts == {"train": 36, "test": 10, "validation": 4}
+    assert bundle.counts == {"train": 35, "test": 10, "validation": 5}
     assert sum(bundle.counts.values()) == 50
     x, _ = bundle.arrays["train"]
     assert x.dtype == np.float32
