@@ -396,6 +396,56 @@ def check_global_batch(strategy: tf.distribute.Strategy | None, batch_size: int)
         )
 
 
+def reduce_before_clipping(optimizer: Any) -> bool:
+    """Make gradient clipping see the all-reduced (global) gradient, as it does on one device.
+
+    Keras 3 clips each replica's local gradient and only then sums them across replicas, so under a
+    multi-replica strategy ``clipnorm``/``global_clipnorm``/``clipvalue`` act on the wrong quantity (a 2-device
+    run drifted from the one-device run by 3e-3 in our test). This sums the gradients first, inside
+    ``apply``, and turns Keras' later sum into a no-op: still one all-reduce per step. The gradient monitor,
+    which hooks ``_clip_gradients``, then sees the global gradient too, identical on every worker.
+
+    Call it once after ``compile`` under the strategy; a no-op (returns False) without clipping or when
+    already applied.
+
+    Args:
+        optimizer: The compiled model's optimizer (a LossScaleOptimizer's inner optimizer is patched).
+
+    Returns:
+        Whether the optimizer was patched.
+    """
+    import tensorflow as tf
+
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    clipping = any(getattr(inner, name, None) for name in ("clipnorm", "clipvalue", "global_clipnorm"))
+    if not clipping or getattr(inner, "_dlkit_reduce_first", False):
+        return False
+    original_apply = inner.apply
+    original_reduce = inner._all_reduce_sum_gradients
+
+    def _multi_replica() -> Any:
+        ctx = tf.distribute.get_replica_context()
+        return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+    def apply(grads: list[Any], trainable_variables: Any = None) -> Any:
+        ctx = _multi_replica()
+        if ctx is not None:
+            grads = list(grads)
+            present = [g for g in grads if g is not None]
+            summed = iter(ctx.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else [])
+            grads = [None if g is None else next(summed) for g in grads]
+        return original_apply(grads, trainable_variables)
+
+    def all_reduce_sum_gradients(grads_and_vars: Any) -> Any:
+        # Already summed in apply (above) whenever there is more than one replica.
+        return list(grads_and_vars) if _multi_replica() is not None else original_reduce(grads_and_vars)
+
+    inner.apply = apply
+    inner._all_reduce_sum_gradients = all_reduce_sum_gradients
+    inner._dlkit_reduce_first = True
+    return True
+
+
 def needs_custom_loop(strategy: tf.distribute.Strategy | None) -> bool:
     """True where ``model.fit`` cannot run: MultiWorkerMirroredStrategy (keras-team/keras#20585)."""
     if strategy is None:

@@ -363,6 +363,7 @@ class Runner:
         monitor = "val_loss" if self.s.bundle.validation is not None else "loss"
         checkpoint = cb.EpochCheckpoint(self.store, user, monitor, restored.state if restored else None)
         checkpoint.extra["lr_scale"] = self.lr_scale
+        checkpoint.after_save = lambda done: rd.update_run_json(self.run, epochs_done=done)
         back.append(checkpoint)
         progress = None
         if self.console is not None:
@@ -424,6 +425,9 @@ class Runner:
 
     def _restore(self, restored: Restored) -> None:
         """Apply what the weights file does not hold: the learning rate (ReduceLROnPlateau, NaN recovery)."""
+        from dlkit.training.callbacks import set_rng_state
+
+        set_rng_state(self.s.model, restored.state.get("rng"))
         lr = restored.state.get("lr")
         self.lr_scale = float(restored.state.get("lr_scale", 1.0))
         opt = self.s.model.optimizer

@@ -57,10 +57,14 @@ def build() -> keras.Model:
             [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")]
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(0.01, global_clipnorm=1.0),
+            # Momentum: resume must restore optimizer slots. A clip that bites on most steps: it must act on
+            # the global gradient, as on one device (distribute.reduce_before_clipping).
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9, global_clipnorm=0.1),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
+    if strategy is not None:
+        assert distribute.reduce_before_clipping(model.optimizer)
     return model
 
 

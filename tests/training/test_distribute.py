@@ -146,6 +146,20 @@ def test_mirrored_strategy_on_cpu_and_batch_check():
     distribute.check_global_batch(TwoReplicas(), 32)  # type: ignore[arg-type]
 
 
+def test_reduce_before_clipping_patches_once_and_only_with_clipping():
+    import keras
+
+    assert not distribute.reduce_before_clipping(keras.optimizers.SGD(0.1))
+    sgd = keras.optimizers.SGD(0.1, clipnorm=1.0)
+    assert distribute.reduce_before_clipping(sgd) and not distribute.reduce_before_clipping(sgd)
+    scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(global_clipnorm=1.0))
+    assert distribute.reduce_before_clipping(scaled) and scaled.inner_optimizer._dlkit_reduce_first
+    # Outside a multi-replica context the optimizer behaves exactly as before.
+    variable = keras.Variable([1.0, -2.0])
+    sgd.apply([keras.ops.convert_to_tensor([3.0, 4.0])], [variable])
+    np.testing.assert_allclose(variable.numpy(), [1.0 - 0.1 * 0.6, -2.0 - 0.1 * 0.8], rtol=1e-6)
+
+
 def test_devices_only_with_mirrored():
     with pytest.raises(ConfigError, match="applies to strategy mirrored only"):
         distribute.get_strategy(DistributionConfig(strategy="none", devices=["cpu:0"]))
@@ -215,6 +229,7 @@ def test_custom_fit_matches_fit_with_mixed_precision_and_clipping():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         a = build()
+        assert distribute.reduce_before_clipping(a.optimizer)  # one replica: must change nothing
         assert isinstance(a.optimizer, keras.optimizers.LossScaleOptimizer)
         fit_history = a.fit(train, validation_data=val, epochs=2, verbose=0).history
         b = build()
