@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +257,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _rng_variables(model: Any) -> list[Any]:
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def rng_state(model: Any) -> list[list[Any]]:
+    """Values of the model's variables that ``save_weights`` skips: the SeedGenerator states of Dropout and
+    other random layers. Without them a resumed run draws different dropout masks."""
+    return [keras.ops.convert_to_numpy(v).tolist() for v in _rng_variables(model)]
+
+
+def set_rng_state(model: Any, values: list[list[Any]] | None) -> None:
+    """Restore what :func:`rng_state` saved (ignored when the variable layout differs)."""
+    variables = _rng_variables(model)
+    if not values or len(values) != len(variables):
+        return
+    for var, value in zip(variables, values, strict=True):
+        var.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(var.dtype)))
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the resume checkpoint at each epoch end and ``best.keras`` when the monitored value improves.
 
@@ -279,6 +300,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.restore = restore or {}
         self.best = float(self.restore.get("best", math.inf))
         self.extra: dict[str, Any] = {}
+        self.after_save: Callable[[int], None] | None = None
 
     def _callback_state(self) -> list[dict[str, Any]]:
         out = []
@@ -317,6 +339,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 np.savez(buf, **{f"w{i}": w for i, w in enumerate(weights)})
                 write_bytes(self._best_weights_path(index), buf.getvalue())
         state = {
+            "rng": rng_state(self.model),
             "best": self.best,
             "best_monitor": self.monitor,
             "lr": current_lr(self.model.optimizer),
@@ -326,3 +349,5 @@ class EpochCheckpoint(keras.callbacks.Callback):
         }
         self.store.save(self.model, epoch + 1, state)
         save_with(self.store.folder / "last.keras", self.model.save)
+        if self.after_save is not None:
+            self.after_save(epoch + 1)
