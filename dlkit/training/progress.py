@@ -73,7 +73,9 @@ class Progress(keras.callbacks.Callback):
         if self._bar is not None:
             loss = (logs or {}).get("loss")
             info = f"loss {float(loss):.4g}" if loss is not None else ""
-            self._bar.update(self._task, completed=batch + 1, info=info)
+            # Keras reports the last batch of a steps_per_execution group, which may overshoot a short last group.
+            done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
+            self._bar.update(self._task, completed=done, info=info)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -84,7 +86,8 @@ class Progress(keras.callbacks.Callback):
         self.close()
         seconds = (logs or {}).get("time")
         took = f"  {float(seconds):.2f}s" if seconds is not None else ""
-        self.console.print(f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs or {})}{took}", markup=False)
+        line = f"epoch {epoch + 1}/{self.epochs}  {format_logs(logs or {})}{took}"
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.close()

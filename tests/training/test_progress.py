@@ -1,0 +1,35 @@
+"""The per-epoch progress display: a live bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from dlkit.training.progress import Progress, format_logs
+
+LOGS = {"loss": 0.12345, "accuracy": 0.9, "val_loss": 0.2, "lr": 0.001, "samples_per_s": 12345.6, "time": 1.5}
+
+
+def test_format_logs():
+    assert format_logs(LOGS) == "loss 0.1235  accuracy 0.9  val_loss 0.2  lr 0.001  12,346 samples/s"
+
+
+def test_plain_lines_when_not_a_terminal():
+    out = io.StringIO()
+    progress = Progress(Console(file=out, force_terminal=False), epochs=3, steps=10)
+    progress.on_epoch_begin(0)
+    progress.on_train_batch_end(9, {"loss": 0.5})
+    progress.on_epoch_end(0, LOGS)
+    assert out.getvalue() == "epoch 1/3  " + format_logs(LOGS) + "  1.50s\n"
+
+
+def test_live_bar_on_a_terminal_ends_with_the_epoch_line():
+    out = io.StringIO()
+    progress = Progress(Console(file=out, force_terminal=True, width=120), epochs=2, steps=10)
+    progress.on_epoch_begin(1)
+    progress.on_train_batch_end(11, {"loss": 0.5})  # a last group past the end is clamped
+    assert progress._bar.tasks[0].completed == 10
+    progress.on_epoch_end(1, LOGS)
+    assert progress._bar is None
+    assert "epoch 2/2  loss 0.1235" in out.getvalue()
