@@ -121,7 +121,8 @@ def run(loop: str) -> None:
                 epochs=epochs,
                 callbacks=[resume, report],
                 strategy=strategy,
-                on_preempt=lambda epoch, step: resume.save(epoch),
+                # Like the trainer: a stop keeps the checkpoint of the last finished epoch; record where it hit.
+                on_preempt=lambda epoch, step: (out / f"preempt-{role}.json").write_text(json.dumps([epoch, step])),
             )
         else:
             history = model.fit(train, validation_data=val, epochs=epochs, callbacks=[resume, report], verbose=0)
