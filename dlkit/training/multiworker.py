@@ -190,8 +190,9 @@ def custom_fit(
     import keras
     import tensorflow as tf
 
-    from dlkit.training.distribute import needs_custom_loop
+    from dlkit.training.distribute import needs_custom_loop, reduce_before_clipping
 
+    reduce_before_clipping(model.optimizer)  # clip the global gradient, as on one device (idempotent)
     with strategy.scope():
         # As fit does: create the compiled loss/metrics and optimizer variables before tracing the step.
         model._symbolic_build(data_batch=train_ds.element_spec)
