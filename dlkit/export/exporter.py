@@ -215,6 +215,7 @@ def export_run(
             entry["notes"] = info.get("notes", [])
             if reference is None:
                 continue
+            runtime = None
             try:
                 runtime = load_runtime(path)
                 result = verify_runtime(
@@ -228,8 +229,19 @@ def export_run(
                 entry["error"] = _error_text(error)
                 entry["verified"] = False
                 continue
+            except Exception as error:  # noqa: BLE001 - the artifact's runtime rejected it: a failed verification
+                log.debug("verification of %s failed", path, exc_info=True)
+                first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+                entry["error"] = f"could not run in {getattr(runtime, 'engine', 'its runtime')}: {first}"
+                entry["verified"] = False
+                continue
             reason = result.pop("reason")
             entry.update(result)
+            if reason and spec.quantize == "int8":
+                reason += (
+                    ". int8 quantizes the raw input with one scale, so features on very different scales lose "
+                    "precision; try --quantize dynamic or float16, or more --calibration-samples"
+                )
             if reason:
                 entry["error"] = f"verification failed: {reason}"
         report: dict[str, Any] = {

@@ -117,17 +117,28 @@ def _converter_kwargs(quantize: str, calibration: Iterator[np.ndarray] | None) -
     raise ExportError(f"unknown quantization {quantize!r}")
 
 
-def _convert(model: Any, target: Path, kwargs: dict[str, Any]) -> str:
+def _convert(model: Any, target: Path, kwargs: dict[str, Any], signature: list[Any] | None = None) -> str:
     """Run the converter; return '' on success, the error text (exception + native stderr) on failure."""
+    extra = {"input_signature": signature} if signature is not None else {}
     with capture_native_stderr() as captured:
         try:
-            model.export(str(target), format="litert", verbose=False, **kwargs)
+            model.export(str(target), format="litert", verbose=False, **extra, **kwargs)
             error = None
         except Exception as exc:  # noqa: BLE001 - ConverterError, ValueError, RuntimeError...
             error = exc
     if error is None:
         return ""
     return f"{type(error).__name__}: {error}\n{captured.text}"
+
+
+def _batch_of_one(model: Any) -> list[Any] | None:
+    """A batch-size-1 input signature (single-input models), for graphs TFLite cannot convert with a dynamic batch."""
+    import tensorflow as tf
+
+    if len(model.inputs) != 1:
+        return None
+    spec = model.inputs[0]
+    return [tf.TensorSpec((1, *spec.shape[1:]), spec.dtype)]
 
 
 def export_tflite(
@@ -151,23 +162,42 @@ def export_tflite(
 
     kwargs = _converter_kwargs(quantize, calibration)
     names = {layer.name for layer in model.layers}
+    notes: list[str] = []
+    signature = None
     text = _convert(model, target, kwargs)
+    if text and "TensorList" in text and quantize == "int8":
+        # measured: with a static batch the int8 calibrator then segfaults on the recurrent while-loop (TF 2.21)
+        raise ExportError(
+            problems=[
+                Problem(
+                    path=f"tflite ({quantize})",
+                    message="int8 full-integer quantization does not support recurrent layers (LSTM/GRU/RNN) "
+                    "in the TFLite converter",
+                    hint="Use --quantize dynamic or float16 for this model.",
+                )
+            ]
+        )
+    if text and "TensorList" in text and (signature := _batch_of_one(model)) is not None:
+        # Keras 3 recurrent layers are while-loops over TensorLists, which TFLite lowers only with static shapes
+        text = _convert(model, target, kwargs, signature)
+        if not text or "TensorList" not in text:
+            notes.append("converted with a fixed batch size of 1 (recurrent layers need static shapes in TFLite)")
     if not text:
-        return {"flex_ops": [], "notes": []}
+        return {"flex_ops": [], "notes": notes}
     flex = _flex_ops(text)
     custom = _custom_ops(text)
     reasons, ops = describe_conversion_error(text, names)
     label = f"tflite ({quantize})"
     if flex and not custom and quantize != "int8":
         kwargs["target_spec"]["supported_ops"] = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-        retry = _convert(model, target, kwargs)
+        retry = _convert(model, target, kwargs, signature)
         if not retry:
             note = (
                 f"needs the Flex delegate (SELECT_TF_OPS) for {_where(ops, flex)}: not builtin TFLite ops; "
                 "the file runs only where TensorFlow's Flex delegate is linked in"
             )
-            log.warning("%s: %s", label, note)
-            return {"flex_ops": flex, "notes": [note]}
+            log.info("%s: %s", label, note)
+            return {"flex_ops": flex, "notes": [*notes, note]}
         text = retry
         reasons, ops = describe_conversion_error(text, names)
     if custom:

@@ -83,12 +83,14 @@ def test_evaluate_regression_reports_mae_mse_r2(runner, tmp_path: Path) -> None:
     for split, part in {"train": slice(0, 200), "test": slice(200, 300)}.items():
         files[split] = str(tmp_path / f"{split}.npz")
         np.savez(files[split], x=x[part], y=y[part])
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    norm = keras.layers.Normalization()
+    norm.adapt(x[:200])
+    model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
     model.fit(x[:200], y[:200], epochs=30, verbose=0)
     raw = {
         "name": "reg",
-        "data": {"source": "npz", **files, "validation_split": 0.1},
+        "data": {"source": "npz", **files, "validation_split": 0.1, "preprocessing": [{"type": "Normalization"}]},
         "model": {"input_shape": [4], "layers": [{"type": "Dense", "units": 1}]},
         "loss": {"type": "mean_squared_error"},
     }
@@ -103,13 +105,18 @@ def test_evaluate_regression_reports_mae_mse_r2(runner, tmp_path: Path) -> None:
     assert metrics["r2"] > 0.9
     assert "per_class" not in json.loads(result.stdout)
 
-    exported = runner.invoke(cli, ["export", str(run), "--format", "tflite", "--quantize", "none,dynamic", "--json"])
+    args = ["export", str(run), "--format", "tflite,onnx", "--quantize", "none,dynamic", "--json"]
+    exported = runner.invoke(cli, args)
     assert exported.exit_code == 0, exported.stderr
     report = json.loads(exported.stdout)
     assert report["verify"]["task"] == "regression"
     assert report["reference"]["metrics"]["mae"] == pytest.approx(metrics["mae"], rel=1e-5)
-    assert [a["verified"] for a in report["artifacts"]] == [True, True]
+    assert [a["verified"] for a in report["artifacts"]] == [True, True, True]
     assert report["artifacts"][0]["max_abs_diff"] <= 1e-4
+    # Keras' ONNX export leaves an adapted Normalization's constants as graph inputs; dlkit re-converts
+    onnx = report["artifacts"][2]
+    assert onnx["format"] == "onnx" and onnx["max_abs_diff"] <= 1e-4
+    assert onnx["notes"][0].startswith("re-converted from a frozen graph: Keras' export left ")
 
 
 @pytest.mark.slow

@@ -246,3 +246,28 @@ def test_mixed_precision_model_exports_with_builtin_ops(runner, digits_template:
     assert report["artifacts"][0]["flex_ops"] == [] and report["artifacts"][0]["verified"] is True
     assert report["reference"]["mixed_precision"]["max_abs_diff_vs_trained"] > 0
     assert "trained in mixed precision; its float32 rebuild (same weights) is exported" in report["warnings"][0]
+
+
+@pytest.mark.slow
+def test_recurrent_model_converts_with_batch_one_and_int8_is_refused(runner, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    files = {}
+    for split, n in (("train", 60), ("test", 20)):
+        files[split] = str(tmp_path / f"{split}.npz")
+        np.savez(files[split], x=rng.normal(size=(n, 6, 3)).astype("float32"), y=rng.integers(0, 2, n))
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4), keras.layers.Dense(2, activation="softmax")])
+    raw = {
+        "name": "seq",
+        "data": {"source": "npz", **files, "validation_split": 0.1},
+        "model": {"input_shape": [6, 3], "layers": [{"type": "LSTM", "units": 4}, {"type": "Dense", "units": 2}]},
+        "loss": {"type": "sparse_categorical_crossentropy"},
+    }
+    run = write_run(tmp_path / "runs" / "seq" / "001", model, raw)
+    result = _export(runner, str(run), "--format", "tflite", "--quantize", "none,int8", "--json")
+    assert result.exit_code == 5, result.stderr  # and no segfault in the int8 calibrator
+    arts = _by_name(json.loads(result.stdout))
+    assert arts["model.tflite"]["verified"] is True and arts["model.tflite"]["max_abs_diff"] <= 1e-4
+    assert arts["model.tflite"]["notes"] == [
+        "converted with a fixed batch size of 1 (recurrent layers need static shapes in TFLite)"
+    ]
+    assert "int8 full-integer quantization does not support recurrent layers" in arts["model_int8.tflite"]["error"]
