@@ -59,8 +59,9 @@ def train(configs, overrides, name, runs_dir, resume_dir, dry_run, as_json, plug
             raise UsageError("--name and --dry-run do not apply to --resume")
         result = trainer.resume(resume_dir, list(overrides), command=sys.argv, console=console)
     else:
-        loaded = trainer.load_config(configs, overrides)
-        result = trainer.train(loaded, runs_dir=runs_dir, name=name, dry_run=dry_run, command=sys.argv, console=console)
+        result = trainer.train_files(
+            configs, overrides, runs_dir=runs_dir, name=name, dry_run=dry_run, command=sys.argv, console=console
+        )
     if as_json:
         emit_json(result.as_json())
     elif result.plan is not None:

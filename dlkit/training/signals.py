@@ -1,6 +1,6 @@
 """SIGINT/SIGTERM: stop at the next batch end with the last epoch checkpoint kept.
 
-The handlers only set a flag (no work in signal context); :class:`StopOnSignal` checks it at each batch end
+The handlers only set a flag (no work in signal context); :func:`stop_on_signal`'s callback checks it at each batch end
 (once per ``steps_per_execution`` group, so no per-batch Python work) and raises :class:`StopRequested`, which
 leaves ``fit`` at once: no half-epoch ``on_epoch_end`` runs, so no callback saves a partial epoch.
 """
@@ -13,8 +13,6 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
-
-import keras
 
 
 class StopRequested(Exception):
@@ -39,8 +37,8 @@ class SignalFlag:
     @contextlib.contextmanager
     def installed(self) -> Iterator[SignalFlag]:
         """Install the handlers (main thread only) and restore the previous ones on exit."""
-        if threading.current_thread() is not threading.main_thread():
-            yield self
+        if self._previous or threading.current_thread() is not threading.main_thread():
+            yield self  # already installed (nested use) or not allowed off the main thread
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._handler)
@@ -57,15 +55,18 @@ class SignalFlag:
             raise StopRequested(self.signum)
 
 
-class StopOnSignal(keras.callbacks.Callback):
-    """Checks the flag at every batch end (once per execution) and at epoch begin."""
+def stop_on_signal(flag: SignalFlag) -> Any:
+    """A Keras callback that checks ``flag`` at every batch end (once per execution) and at epoch begin.
 
-    def __init__(self, flag: SignalFlag) -> None:
-        super().__init__()
-        self.flag = flag
+    Built on call so importing this module (to install the handlers first) does not import TensorFlow.
+    """
+    import keras
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.flag.check()
+    class StopOnSignal(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            flag.check()
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.flag.check()
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            flag.check()
+
+    return StopOnSignal()

@@ -319,7 +319,10 @@ def _plan(session: Session, runs_dir: str | os.PathLike[str], name: str) -> dict
 class Runner:
     """Runs ``fit`` for a prepared session into a run folder, handling signals, divergence and resume."""
 
-    def __init__(self, session: Session, run: Path, console: Any = None) -> None:
+    def __init__(self, session: Session, run: Path, console: Any = None, flag: Any = None) -> None:
+        from dlkit.training.signals import SignalFlag
+
+        self.flag = flag if flag is not None else SignalFlag()
         self.s = session
         self.run = run
         self.console = console
@@ -332,7 +335,7 @@ class Runner:
 
         from dlkit.training import callbacks as cb
         from dlkit.training.progress import Progress
-        from dlkit.training.signals import StopOnSignal
+        from dlkit.training.signals import stop_on_signal
 
         cfg = self.s.cfg
         model = self.s.model
@@ -341,7 +344,7 @@ class Runner:
 
         front: list[Any] = [cb.NanGuard()]
         if not needs_custom_loop(self.s.strategy):
-            front.insert(0, StopOnSignal(flag))
+            front.insert(0, stop_on_signal(flag))
         monitor_on = cfg.training.gradient_monitor
         if monitor_on == "auto":
             monitor_on = bool(cb.clip_settings(model.optimizer))
@@ -440,7 +443,7 @@ class Runner:
         import keras
 
         from dlkit.training.callbacks import Diverged
-        from dlkit.training.signals import SignalFlag, StopRequested
+        from dlkit.training.signals import StopRequested
 
         s = self.s
         self._train: Any = None
@@ -453,7 +456,7 @@ class Runner:
         initial = ([v.numpy() for v in s.model.weights], [v.numpy() for v in opt.variables])
         retries = 0
         started = time.time()
-        flag = SignalFlag()
+        flag = self.flag
         history = None
         with flag.installed():
             while True:
@@ -609,9 +612,54 @@ def train(
     Raises:
         ConfigError, DataError, DivergedError, Interrupted.
     """
+    from dlkit.training.signals import SignalFlag
+
     name = name or loaded.config.name
     rd._check_name(name)
+    flag = SignalFlag()
+    with flag.installed():
+        return _train(loaded, runs_dir, name, dry_run, command, console, flag)
+
+
+def train_files(
+    paths: list[str] | tuple[str, ...],
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    runs_dir: str | os.PathLike[str] = "runs",
+    name: str | None = None,
+    dry_run: bool = False,
+    command: list[str] | None = None,
+    console: Any = None,
+) -> TrainResult:
+    """Load configs (``paths`` merged, then ``overrides``) and :func:`train` them.
+
+    The signal handlers go in first, so a SIGTERM/SIGINT while TensorFlow imports or the data loads also ends
+    with exit 143/130 and nothing written.
+    """
+    from dlkit.training.signals import SignalFlag
+
+    flag = SignalFlag()
+    with flag.installed():
+        loaded = load_config(paths, overrides)
+        name = name or loaded.config.name
+        rd._check_name(name)
+        return _train(loaded, runs_dir, name, dry_run, command, console, flag)
+
+
+def _not_started(flag: Any) -> None:
+    """A signal that arrived while loading data or building the model: stop before writing anything."""
+    if flag.signum is not None:
+        import signal
+
+        name = signal.Signals(flag.signum).name
+        raise Interrupted(f"interrupted by {name} before training started; nothing was written", flag.signum)
+
+
+def _train(
+    loaded: Any, runs_dir: str | os.PathLike[str], name: str, dry_run: bool, command: Any, console: Any, flag: Any
+) -> TrainResult:
     session = prepare(loaded)
+    _not_started(flag)
     if dry_run:
         return TrainResult(None, 0, {}, "dry_run", plan=_plan(session, runs_dir, name))
     from dlkit.atomic import write_json
@@ -624,7 +672,7 @@ def train(
         write_json(run / rd.RUN_JSON, _run_json(session, command, run))
         if session.chief:
             log.info("run folder: %s", run)
-        result = Runner(session, run, console).execute(0, None)
+        result = Runner(session, run, console, flag).execute(0, None)
     return result if session.chief else TrainResult(target, result.epochs, result.metrics, result.status)
 
 
@@ -641,7 +689,14 @@ def resume(
         UsageError: not a run folder, no usable checkpoint, or nothing left to train.
         ConfigError: the model or optimizer section differs from the run's (names the key).
     """
-    run = rd.resolve_run_dir(run_dir)
+    from dlkit.training.signals import SignalFlag
+
+    flag = SignalFlag()
+    with flag.installed():
+        return _resume(rd.resolve_run_dir(run_dir), overrides, command, console, flag)
+
+
+def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) -> TrainResult:
     loaded = load_run_config(run, overrides)
     info = rd.read_run_json(run)
     frozen = info.get("frozen") or {}
@@ -661,13 +716,14 @@ def resume(
     if problems:
         raise ConfigError("cannot resume: the model or optimizer changed since the run started", problems)
     session = prepare(loaded)
+    _not_started(flag)
     if not session.chief:
         # Other workers write nothing into the run folder; custom_fit gives them the chief's restored state.
         from dlkit.training.distribute import worker_dir
 
         with worker_dir(None, session.strategy) as scratch:
-            return Runner(session, scratch, console).execute(0, None)
-    runner = Runner(session, run, console)
+            return Runner(session, scratch, console, flag).execute(0, None)
+    runner = Runner(session, run, console, flag)
     restored = runner.store.restore(session.model)
     initial_epoch = restored.epoch if restored else 0
     epochs = loaded.config.training.epochs
