@@ -66,6 +66,14 @@ def quick_metrics(y: np.ndarray, outputs: np.ndarray, task: str, logits: bool = 
     return {"mae": float(np.mean(np.abs(diff)))}
 
 
+def _align(y: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Labels shaped like single-unit outputs: (n,) -> (n, 1), as ``fit`` does before the loss sees them."""
+    y = np.asarray(y)
+    if np.ndim(outputs) == y.ndim + 1 and np.shape(outputs)[-1] == 1:
+        return y[..., None]
+    return y
+
+
 def _loss(cfg: Any, y: np.ndarray, outputs: np.ndarray) -> float | None:
     if cfg is None:
         return None
@@ -80,7 +88,7 @@ def _loss(cfg: Any, y: np.ndarray, outputs: np.ndarray) -> float | None:
             loss_fn = keras.losses.get(
                 {"class_name": cfg.loss.type, "config": cfg.loss.kwargs} if cfg.loss.kwargs else cfg.loss.type
             )
-        value = loss_fn(np.asarray(y), np.asarray(outputs, np.float32))
+        value = loss_fn(_align(y, outputs), np.asarray(outputs, np.float32))
         return float(np.mean(keras.ops.convert_to_numpy(value)))
     except Exception as error:  # noqa: BLE001 - a custom loss we cannot rebuild here
         log.warning("could not compute the loss %s on these outputs: %s", cfg.loss.type, error)
@@ -102,7 +110,7 @@ def _config_metrics(cfg: Any, y: np.ndarray, outputs: np.ndarray) -> dict[str, f
             metric = keras.metrics.get({"class_name": name, "config": component.kwargs} if component.kwargs else name)
             if not isinstance(metric, keras.metrics.Metric):
                 metric = keras.metrics.MeanMetricWrapper(metric, name=name)
-            metric.update_state(np.asarray(y), np.asarray(outputs, np.float32))
+            metric.update_state(_align(y, outputs), np.asarray(outputs, np.float32))
             result = keras.ops.convert_to_numpy(metric.result())
             if np.ndim(result) == 0:
                 out[metric.name] = float(result)

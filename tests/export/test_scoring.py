@@ -49,3 +49,17 @@ def test_score_regression() -> None:
 def test_metric_drop_is_points_for_accuracy_and_relative_for_mae() -> None:
     assert metric_drop(0.95, 0.94, higher_is_better=True) == pytest.approx(0.01)
     assert metric_drop(0.20, 0.22, higher_is_better=False) == pytest.approx(0.10)
+
+
+def test_binary_loss_and_metrics_accept_flat_labels_with_single_unit_outputs() -> None:
+    from types import SimpleNamespace
+
+    component = SimpleNamespace(type="AUC", kwargs={})
+    cfg = SimpleNamespace(loss=SimpleNamespace(type="binary_crossentropy", kwargs={}), metrics=[component])
+    y = np.array([0, 1, 1, 0])
+    outputs = np.array([[0.1], [0.8], [0.6], [0.3]], np.float32)
+    result = score(cfg, y, outputs, "binary")
+    expected = -np.mean(np.log([0.9, 0.8, 0.6, 0.7]))
+    assert result["metrics"]["loss"] == pytest.approx(expected, rel=1e-5)
+    assert result["metrics"]["accuracy"] == 1.0 and result["metrics"]["auc"] == pytest.approx(1.0)
+    assert result["confusion_matrix"] == [[2, 0], [0, 2]]
