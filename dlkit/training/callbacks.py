@@ -348,6 +348,5 @@ class EpochCheckpoint(keras.callbacks.Callback):
             **self.extra,
         }
         self.store.save(self.model, epoch + 1, state)
-        save_with(self.store.folder / "last.keras", self.model.save)
         if self.after_save is not None:
             self.after_save(epoch + 1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dlkit.atomic import save_with, write_text
+from dlkit.atomic import atomic_path, save_with, write_text
 from dlkit.errors import ConfigError, DivergedError, Interrupted, Problem, UsageError
 from dlkit.training import run_dir as rd
 from dlkit.training.checkpoint import CheckpointStore, Restored
@@ -465,6 +466,7 @@ class Runner:
                     break
                 except StopRequested as stop:
                     done = self._epochs_done()
+                    self._save_last_good()
                     rd.update_run_json(
                         self.run,
                         status="interrupted",
@@ -519,6 +521,7 @@ class Runner:
                             )
                         rd.update_run_json(self.run, nan_recoveries=retries)
                         continue
+                    self._save_last_good()
                     rd.update_run_json(
                         self.run, status="diverged", epochs_done=done, finished_at=_now(), diverged=str(bad)
                     )
@@ -533,6 +536,8 @@ class Runner:
         epochs = self._epochs_done()
         metrics = {k: float(v[-1]) for k, v in (history.history if history else {}).items() if v}
         save_with(self.run / "model.keras", s.model.save)
+        with atomic_path(self.run / "checkpoints" / "last.keras") as tmp:
+            shutil.copyfile(self.run / "model.keras", tmp)
         stopped_early = epochs < s.cfg.training.epochs
         from dlkit.training.precision import loss_scale
 
@@ -547,6 +552,15 @@ class Runner:
             timings={"train_s": round(time.time() - started, 3)},
         )
         return TrainResult(self.run, epochs, metrics, "completed")
+
+    def _save_last_good(self) -> None:
+        """``checkpoints/last.keras`` from the newest epoch checkpoint (after a stop or divergence the model in
+        memory holds a half epoch or NaN weights). Best effort: the epoch checkpoints are what resume uses."""
+        try:
+            if self.store.restore(self.s.model) is not None:
+                save_with(self.run / "checkpoints" / "last.keras", self.s.model.save)
+        except Exception:  # noqa: BLE001 - never hide the real stop reason behind this convenience copy
+            log.debug("could not write last.keras", exc_info=True)
 
     def _epochs_done(self) -> int:
         epochs = self.store.epochs()
