@@ -10,6 +10,15 @@ from rich.console import Console
 from dlkit.cli.render import emit_json, err_console, handle_errors, info, split_multi
 from dlkit.export.formats import FORMATS, QUANTIZATIONS, help_text
 
+PLUGIN_HELP = "Import MODULE to register custom layers (dlkit.plugins entry points load too)."
+
+
+def _load_plugins(plugins: tuple[str, ...]) -> None:
+    """Register custom layers before a model file is deserialized."""
+    from dlkit.models.registry import load_plugins
+
+    load_plugins(list(plugins))
+
 
 def _out(as_json: bool) -> Console:
     """Where human results go: stdout normally, stderr when stdout carries the JSON object."""
@@ -21,8 +30,9 @@ def _out(as_json: bool) -> Console:
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test", show_default=True)
 @click.option("--data", "data", metavar="PATH", help="Score this data file/folder (read with the run's data settings).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help=PLUGIN_HELP)
 @handle_errors
-def evaluate(target: str, split: str, data: str | None, as_json: bool) -> None:
+def evaluate(target: str, split: str, data: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
     """Score a run, model file or exported artifact (SavedModel, .tflite, .onnx) on a split.
 
     Writes eval.json in the run folder and, for classifiers, plots/confusion_matrix.png.
@@ -30,6 +40,7 @@ def evaluate(target: str, split: str, data: str | None, as_json: bool) -> None:
     from dlkit.export.evaluate import evaluate as run_evaluate
     from dlkit.export.report import eval_tables
 
+    _load_plugins(plugins)
     result = run_evaluate(target, split=split, data=data)
     console = _out(as_json)
     for table in eval_tables(result):
@@ -47,6 +58,7 @@ def evaluate(target: str, split: str, data: str | None, as_json: bool) -> None:
 @click.option("--calibration-samples", type=click.IntRange(min=1), help="int8 calibration samples from train.")
 @click.option("--no-verify", is_flag=True, help="Skip running the artifacts on held-out data.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help=PLUGIN_HELP)
 @handle_errors
 def export(
     run_dir: str,
@@ -55,6 +67,7 @@ def export(
     calibration_samples: int | None,
     no_verify: bool,
     as_json: bool,
+    plugins: tuple[str, ...],
 ) -> None:
     """Export a run's model, load every artifact in its own runtime and verify it against the Keras model.
 
@@ -64,6 +77,7 @@ def export(
     """
     from dlkit.export.exporter import ExportFailed, export_run
 
+    _load_plugins(plugins)
     try:
         report = export_run(
             run_dir, split_multi(formats), split_multi(quantize), calibration_samples, False if no_verify else None
@@ -91,8 +105,9 @@ def _show_export(report: dict[str, Any], as_json: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--output", "-o", metavar="FILE", help="Write .csv or .json; default: JSON on stdout.")
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help=PLUGIN_HELP)
 @handle_errors
-def predict(target: str, inputs: tuple[str, ...], output: str | None, top_k: int) -> None:
+def predict(target: str, inputs: tuple[str, ...], output: str | None, top_k: int, plugins: tuple[str, ...]) -> None:
     """Predict image files, CSV files (the training feature columns) or npz arrays with a run or artifact."""
     from dlkit.export.predict import check_output, write_predictions
     from dlkit.export.predict import predict as run_predict
@@ -100,6 +115,7 @@ def predict(target: str, inputs: tuple[str, ...], output: str | None, top_k: int
 
     if output:
         check_output(output)
+    _load_plugins(plugins)
     result = run_predict(target, list(inputs), top_k=top_k)
     if output is None:
         emit_json(result)

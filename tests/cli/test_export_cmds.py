@@ -99,3 +99,9 @@ def test_not_a_run_folder_is_exit_2(runner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["export", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a dlkit run folder" in result.stderr
+
+
+def test_unknown_plugin_is_exit_2(runner, untrained_run: Path) -> None:
+    result = runner.invoke(cli, ["evaluate", str(untrained_run), "--plugin", "no_such_dlkit_plugin"])
+    assert result.exit_code == 2
+    assert "--plugin no_such_dlkit_plugin: cannot import plugin module 'no_such_dlkit_plugin'" in result.stderr
