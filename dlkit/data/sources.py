@@ -219,7 +219,13 @@ def unused_keys(source: str, data: Any) -> list[str]:
     """Source-specific ``data`` keys set in the config that ``source`` does not read (e.g. ``label`` for npz)."""
     spec, _ = resolve_source(source)
     specific = {k for s in SOURCES.values() for k in s.keys}
-    return sorted(k for k in data.model_fields_set & specific if k not in spec.keys)
+    fields = type(data).model_fields
+    # A run's saved config.yaml spells out every default; only a non-default value is the user's choice.
+    return sorted(
+        k
+        for k in data.model_fields_set & specific
+        if k not in spec.keys and getattr(data, k) != fields[k].get_default(call_default_factory=True)
+    )
 
 
 def list_datasets() -> list[dict[str, str]]:

@@ -365,3 +365,14 @@ def test_keras_imdb_offline_pads_to_input_length(tmp_path, monkeypatch):
     x, y = bundle.arrays["train"]
     assert x.shape == (12, 20) and int(x.max()) < 100  # num_words from the Embedding's input_dim
     assert bundle.counts == {"train": 12, "test": 4} and bundle.task == "binary"
+
+
+def test_unused_keys_names_only_non_default_values():
+    """A run's saved config.yaml spells out every default; those are not the user's choices."""
+    from dlkit.config.schema import DataConfig
+    from dlkit.data.sources import unused_keys
+
+    saved = DataConfig.model_validate({"source": "sklearn:digits", "x_key": "x", "samples": 1024, "color_mode": "rgb"})
+    assert unused_keys("sklearn:digits", saved) == []
+    chosen = DataConfig.model_validate({"source": "sklearn:digits", "x_key": "features", "label": "y"})
+    assert unused_keys("sklearn:digits", chosen) == ["label", "x_key"]
