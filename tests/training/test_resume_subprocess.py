@@ -66,7 +66,7 @@ def runs(tmp_path_factory):
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name in ("reference", *SIGNALS)
+        for name in ("reference", "again", *SIGNALS)
     }
     first = {name: runs_dir / name / "001" / "checkpoints" / "epoch-0001.json" for name in SIGNALS}
     sent: dict[str, float] = {}
@@ -104,6 +104,14 @@ def test_reference_run_completes(runs):
     code, _, err, _ = killed["reference"]
     assert code == 0, err
     assert json.loads((runs_dir / "reference" / "001" / "run.json").read_text())["epochs_done"] == 4
+
+
+def test_same_config_and_seed_give_identical_weights_in_two_processes(runs):
+    runs_dir, killed, _ = runs
+    assert killed["again"][0] == 0, killed["again"][2]
+    first = _weights(runs_dir / "reference" / "001" / "model.keras")
+    second = _weights(runs_dir / "again" / "001" / "model.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 @pytest.mark.parametrize("name", list(SIGNALS))
