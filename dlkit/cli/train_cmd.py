@@ -36,7 +36,16 @@ def _logging() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print only the final JSON object on stdout.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import MODULE to register components.")
 @handle_errors
-def train(configs, overrides, name, runs_dir, resume_dir, dry_run, as_json, plugins) -> None:  # type: ignore[no-untyped-def]
+def train(
+    configs: tuple[str, ...],
+    overrides: tuple[str, ...],
+    name: str | None,
+    runs_dir: str,
+    resume_dir: str | None,
+    dry_run: bool,
+    as_json: bool,
+    plugins: tuple[str, ...],
+) -> None:
     """Train a model from CONFIG files (merged left to right), or continue one with --resume RUN_DIR.
 
     \b
