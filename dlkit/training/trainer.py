@@ -600,6 +600,8 @@ def _run_json(session: Session, command: list[str] | None, run: Path) -> dict[st
         "steps_per_execution": session.steps_per_execution,
         "params": int(session.model.count_params()),
         "started_at": _now(),
+        "timings": {"prepare_s": session.extra.get("prepare_s")},
+        "jit_compile": session.cfg.training.jit_compile,
         "frozen": {k: resolved_config(loaded).get(k) for k in FROZEN_SECTIONS},
     }
 
@@ -672,7 +674,9 @@ def _not_started(flag: Any) -> None:
 def _train(
     loaded: Any, runs_dir: str | os.PathLike[str], name: str, dry_run: bool, command: Any, console: Any, flag: Any
 ) -> TrainResult:
+    begun = time.time()
     session = prepare(loaded)
+    session.extra["prepare_s"] = round(time.time() - begun, 3)
     _not_started(flag)
     if dry_run:
         return TrainResult(None, 0, {}, "dry_run", plan=_plan(session, runs_dir, name))
@@ -729,7 +733,9 @@ def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) ->
             )
     if problems:
         raise ConfigError("cannot resume: the model or optimizer changed since the run started", problems)
+    begun = time.time()
     session = prepare(loaded)
+    session.extra["prepare_s"] = round(time.time() - begun, 3)
     _not_started(flag)
     if not session.chief:
         # Other workers write nothing into the run folder; custom_fit gives them the chief's restored state.
