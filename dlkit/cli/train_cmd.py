@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -18,12 +21,50 @@ class _ConsoleLog(logging.Handler):
         info(prefix + record.getMessage())
 
 
-def _logging() -> None:
+@contextlib.contextmanager
+def _logging() -> Iterator[None]:
+    """Show dlkit's INFO/WARNING records on stderr while the command runs; restore the logger afterwards."""
     logger = logging.getLogger("dlkit")
-    if not any(isinstance(h, _ConsoleLog) for h in logger.handlers):
-        logger.addHandler(_ConsoleLog())
+    handler = _ConsoleLog()
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _run(
+    configs: tuple[str, ...],
+    overrides: tuple[str, ...],
+    name: str | None,
+    runs_dir: str,
+    resume_dir: str | None,
+    dry_run: bool,
+    plugins: tuple[str, ...],
+) -> Any:
+    from dlkit.errors import UsageError
+
+    if plugins:
+        from dlkit.models.registry import load_plugins
+
+        load_plugins(plugins)
+    from dlkit.training import trainer
+
+    console = err_console()
+    if resume_dir:
+        if name or dry_run:
+            raise UsageError("--name and --dry-run do not apply to --resume")
+        result = trainer.resume(resume_dir, list(overrides), command=sys.argv, console=console)
+    else:
+        result = trainer.train_files(
+            configs, overrides, runs_dir=runs_dir, name=name, dry_run=dry_run, command=sys.argv, console=console
+        )
+    return result
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,22 +96,8 @@ def train(
 
     if bool(configs) == bool(resume_dir):
         raise UsageError("give CONFIG files to start a run, or --resume RUN_DIR to continue one (not both)")
-    _logging()
-    if plugins:
-        from dlkit.models.registry import load_plugins
-
-        load_plugins(plugins)
-    from dlkit.training import trainer
-
-    console = err_console()
-    if resume_dir:
-        if name or dry_run:
-            raise UsageError("--name and --dry-run do not apply to --resume")
-        result = trainer.resume(resume_dir, list(overrides), command=sys.argv, console=console)
-    else:
-        result = trainer.train_files(
-            configs, overrides, runs_dir=runs_dir, name=name, dry_run=dry_run, command=sys.argv, console=console
-        )
+    with _logging():
+        result = _run(configs, overrides, name, runs_dir, resume_dir, dry_run, plugins)
     if as_json:
         emit_json(result.as_json())
     elif result.plan is not None:
