@@ -75,7 +75,7 @@ class NanGuard(keras.callbacks.Callback):
             if key in ("loss", "val_loss") and not _finite(value):
                 raise Diverged(epoch, None, None, f"{key} became {float(value)}")
         for weight in self.model.weights:
-            if not np.all(np.isfinite(keras.ops.convert_to_numpy(weight))):
+            if not bool(keras.ops.convert_to_numpy(keras.ops.all(keras.ops.isfinite(weight)))):  # reduced on device
                 raise Diverged(epoch, None, None, f"weight {weight.path} became non-finite")
 
 

@@ -12,6 +12,7 @@ so epoch k sees the same order as in an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -743,6 +744,10 @@ def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) ->
 
         with worker_dir(None, session.strategy) as scratch:
             return Runner(session, scratch, console, flag).execute(0, None)
+    before = (info.get("data") or {}).get("fingerprint")
+    now_fp = json.loads(json.dumps(getattr(session.bundle, "fingerprint", None), default=str))  # as stored
+    if before and now_fp and before != now_fp:
+        log.warning("the data changed since the run started (fingerprint differs); the resumed run will not match")
     runner = Runner(session, run, console, flag)
     restored = runner.store.restore(session.model)
     initial_epoch = restored.epoch if restored else 0
