@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from dlkit.errors import DlkitError
+from dlkit.errors import DlkitError, Interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +59,14 @@ def render_error(error: DlkitError) -> str:
     return head or "\n".join(lines)
 
 
+def _headline(error: DlkitError) -> str:
+    """``error: ...`` for failures; an interruption (state saved, resumable) is not one: ``Interrupted ...``."""
+    text = render_error(error)
+    if isinstance(error, Interrupted):
+        return text[:1].upper() + text[1:]
+    return f"error: {text}"
+
+
 def handle_errors(func: F) -> F:
     """Wrap a command: typed errors -> message + contract exit code; no traceback unless asked.
 
@@ -73,10 +81,10 @@ def handle_errors(func: F) -> F:
         except DlkitError as error:
             if _want_traceback():
                 err_console().print(tb.format_exc(), markup=False)
-            err_console().print(f"error: {render_error(error)}", markup=False)
+            err_console().print(_headline(error), markup=False)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
-            err_console().print("interrupted", markup=False)
+            err_console().print("Interrupted", markup=False)
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise

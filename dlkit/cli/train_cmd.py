@@ -104,5 +104,7 @@ def train(
         for key, value in result.plan.items():
             info(f"{key}: {value}")
         info("dry run: nothing was written")
+    elif result.worker is not None:
+        info(f"{result.worker} {result.status}: {result.epochs} epochs; the chief wrote the run folder")
     else:
         info(f"{result.status}: {result.epochs} epochs, run folder {result.run_dir}")

@@ -139,10 +139,41 @@ def versions() -> dict[str, str]:
     }
 
 
+def import_run_plugins(run_dir: str | os.PathLike[str]) -> list[str]:
+    """Import the plugin modules the run was trained with (``plugins`` in run.json) and the ``dlkit.plugins``
+    entry points, so its config validates and ``keras.models.load_model`` finds the custom layers.
+
+    Returns:
+        The module names imported.
+
+    Raises:
+        UsageError: a recorded plugin module cannot be imported (names it and how to fix it).
+    """
+    from dlkit.models.registry import load_plugins
+
+    recorded = read_run_json(run_dir).get("plugins") or []
+    # Entry points are recorded as "module:attr"; importing the module registers what it defines.
+    modules = list(dict.fromkeys(str(name).split(":")[0] for name in recorded if name))
+    try:
+        return load_plugins(modules)
+    except UsageError as error:
+        raise UsageError(
+            problems=[
+                Problem(
+                    file=str(Path(run_dir) / RUN_JSON),
+                    path="plugins",
+                    message=f"the run was trained with plugin module(s) {', '.join(modules)}: {error.message}",
+                    hint="Make the module importable (install it, or add its folder to PYTHONPATH).",
+                )
+            ]
+        ) from None
+
+
 def load_run(run_dir: str | os.PathLike[str]) -> tuple[Any, Any]:
     """Load a finished (or interrupted) run: ``(LoadedConfig, keras.Model)``.
 
-    The model is ``model.keras`` when present, else the newest good checkpoint.
+    The run's plugin modules are imported first (custom layers). The model is ``model.keras`` when present,
+    else the newest good checkpoint.
     """
     import keras
 
@@ -150,6 +181,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[Any, Any]:
     from dlkit.training.trainer import load_run_config
 
     run = resolve_run_dir(run_dir)
+    import_run_plugins(run)
     loaded = load_run_config(run)
     final = run / "model.keras"
     if final.is_file():

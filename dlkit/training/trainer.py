@@ -12,6 +12,7 @@ so epoch k sees the same order as in an uninterrupted run.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -49,6 +50,8 @@ class TrainResult:
         metrics: Final epoch metrics (loss, metrics, val_*).
         status: completed | interrupted | diverged | failed | dry_run.
         plan: What a dry run would do. Defaults to None.
+        worker: This process's ``<type>-<index>`` when it is a multi-worker non-chief (which writes no run
+            folder). Defaults to None (the chief, or a single process).
     """
 
     run_dir: Path | None
@@ -56,6 +59,7 @@ class TrainResult:
     metrics: dict[str, float]
     status: str
     plan: dict[str, Any] | None = None
+    worker: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The ``dlkit train --json`` object."""
@@ -67,6 +71,8 @@ class TrainResult:
         }
         if self.plan is not None:
             out["plan"] = self.plan
+        if self.worker is not None:
+            out["worker"] = self.worker
         return out
 
 
@@ -113,24 +119,61 @@ def load_run_config(run: Path, overrides: tuple[str, ...] | list[str] = ()) -> A
 # ---------------------------------------------------------------- config helpers
 
 
+def canonical_config(config: Any) -> dict[str, Any]:
+    """``config`` (a validated Config) as ``dlkit config render`` prints it: every default filled in, component
+    types canonical (``adam`` -> ``Adam``, ``conv2d`` -> ``Conv2D``, ``he_normal`` -> ``HeNormal``)."""
+    from dlkit.config import resolved
+    from dlkit.models import canonicalize
+
+    out: dict[str, Any] = canonicalize(resolved(config))
+    return out
+
+
 def resolved_config(loaded: Any) -> dict[str, Any]:
-    """The config with defaults filled in; components exactly as given (canonical names when available)."""
-    cfg = loaded.config
-    out: dict[str, Any] = cfg.model_dump(mode="json", exclude_none=True)
-    raw = dict(loaded.raw)
+    """The run's config in canonical form (what ``config.yaml`` holds and what resume compares)."""
+    return canonical_config(loaded.config)
+
+
+def _frozen_canonical(loaded: Any, frozen: dict[str, Any]) -> dict[str, Any]:
+    """The frozen sections recorded in run.json, put through the schema and canonicalized like the live config.
+
+    Older runs recorded the sections as written (``adam``, no defaults); validating them again puts both sides of
+    the comparison in the same form, so only real edits count as changes.
+    """
+    from pydantic import ValidationError
+
+    from dlkit.config.schema import Config
+
+    raw = copy.deepcopy(loaded.raw)
+    for section in FROZEN_SECTIONS:
+        if section in frozen:
+            raw[section] = copy.deepcopy(frozen[section])
     try:
+        return canonical_config(Config.model_validate(raw))
+    except ValidationError:
         from dlkit.models import canonicalize
 
-        raw = canonicalize(raw)
-    except ImportError:
-        pass
-    for key in ("model", "optimizer", "loss", "metrics", "callbacks"):
-        if key in raw:
-            out[key] = raw[key]
-    for key in ("preprocessing", "augmentation"):
-        if key in (raw.get("data") or {}):
-            out["data"][key] = raw["data"][key]
-    return out
+        out: dict[str, Any] = canonicalize({k: v for k, v in frozen.items() if k in FROZEN_SECTIONS})
+        return out
+
+
+def frozen_changes(loaded: Any, frozen: dict[str, Any]) -> list[Problem]:
+    """One located problem per leaf of the model/optimizer sections that differs from ``frozen`` (run.json)."""
+    old = _frozen_canonical(loaded, frozen)
+    now = resolved_config(loaded)
+    problems: list[Problem] = []
+    for section in FROZEN_SECTIONS:
+        if section not in frozen:
+            continue
+        for path, before, after in config_changes(old.get(section), now.get(section), (section,)):
+            problems.append(
+                loaded.problem(
+                    path,
+                    f"changed: {_short(before)} -> {_short(after)}",
+                    hint="A run resumes only with the model and optimizer it started with; start a new run instead.",
+                )
+            )
+    return problems
 
 
 def _to_yaml(data: dict[str, Any]) -> str:
@@ -236,21 +279,23 @@ def prepare(loaded: Any) -> Session:
         spe = max(1, min(AUTO_STEPS_PER_EXECUTION, steps or 1))
     jit = cfg.training.jit_compile
 
+    where = loaded.where  # Keras build errors then name the config file and line
     scope = strategy.scope() if strategy is not None else _null()
     with scope:
-        model = api.build_model(cfg, preprocessing=bundle.preprocessing)
+        model = api.build_model(cfg, preprocessing=bundle.preprocessing, where=where)
+        optimizer = api.build_optimizer(cfg.optimizer, where=where)
+        loss = api.build_loss(cfg.loss, where=where)
+        metrics = api.build_metrics(cfg.metrics, where=where)
         try:
-            model.compile(
-                optimizer=api.build_optimizer(cfg.optimizer),
-                loss=api.build_loss(cfg.loss),
-                metrics=api.build_metrics(cfg.metrics),
-                steps_per_execution=spe,
-                jit_compile=jit,
-            )
+            model.compile(optimizer=optimizer, loss=loss, metrics=metrics, steps_per_execution=spe, jit_compile=jit)
         except (ValueError, TypeError) as error:
             raise ConfigError(
                 problems=[loaded.problem(("loss",), f"the model does not compile with this loss/metrics: {error}")]
             ) from None
+        if strategy is not None:
+            # Keras 3 clips each replica's gradient before the cross-replica sum; clip the global one instead.
+            # Idempotent: custom_fit (multi-worker) calls it too and finds it applied.
+            distribute.reduce_before_clipping(model.optimizer)
         if not model.optimizer.built:  # slots must be created under the strategy (checkpoint restore builds them)
             model.optimizer.build(model.trainable_variables)
     api.preflight(cfg, bundle, model)
@@ -341,7 +386,7 @@ class Runner:
 
         cfg = self.s.cfg
         model = self.s.model
-        user = self.s.api.build_callbacks(cfg.callbacks, run_dir=self.run)
+        user = self.s.api.build_callbacks(cfg.callbacks, run_dir=self.run, where=self.s.loaded.where)
         from dlkit.training.distribute import needs_custom_loop
 
         front: list[Any] = [cb.NanGuard()]
@@ -594,7 +639,12 @@ def _run_json(session: Session, command: list[str] | None, run: Path) -> dict[st
         "data": {
             "fingerprint": getattr(session.bundle, "fingerprint", None),
             "samples": dict(getattr(session.bundle, "counts", {}) or {}),
+            # What predict needs to name classes and encode string CSV columns as training did.
+            "class_names": getattr(session.bundle, "class_names", None),
+            "encoders": dict(getattr(session.bundle, "encoders", None) or {}),
+            "feature_names": getattr(session.bundle, "feature_names", None),
         },
+        "plugins": _plugins(),
         "epochs": session.cfg.training.epochs,
         "epochs_done": 0,
         "steps_per_epoch": session.steps_per_epoch,
@@ -605,6 +655,13 @@ def _run_json(session: Session, command: list[str] | None, run: Path) -> dict[st
         "jit_compile": session.cfg.training.jit_compile,
         "frozen": {k: resolved_config(loaded).get(k) for k in FROZEN_SECTIONS},
     }
+
+
+def _plugins() -> list[str]:
+    """Plugin modules imported in this process (``--plugin``, entry points): resume and load_run import them."""
+    from dlkit.models import loaded_plugins
+
+    return list(loaded_plugins())
 
 
 def train(
@@ -692,7 +749,14 @@ def _train(
         if session.chief:
             log.info("run folder: %s", run)
         result = Runner(session, run, console, flag).execute(0, None)
-    return result if session.chief else TrainResult(target, result.epochs, result.metrics, result.status)
+    return result if session.chief else _worker_result(session, result)
+
+
+def _worker_result(session: Session, result: TrainResult) -> TrainResult:
+    """A non-chief worker's result: no run folder of its own (its scratch folder is gone), its cluster role."""
+    from dlkit.training.distribute import task_role
+
+    return TrainResult(None, result.epochs, result.metrics, result.status, worker=task_role(session.strategy))
 
 
 def resume(
@@ -716,22 +780,10 @@ def resume(
 
 
 def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) -> TrainResult:
+    rd.import_run_plugins(run)  # before the config is checked: it may name a plugin's layers
     loaded = load_run_config(run, overrides)
     info = rd.read_run_json(run)
-    frozen = info.get("frozen") or {}
-    now = resolved_config(loaded)
-    problems: list[Problem] = []
-    for section in FROZEN_SECTIONS:
-        if section not in frozen:
-            continue
-        for path, old, new in config_changes(frozen[section], now.get(section), (section,)):
-            problems.append(
-                loaded.problem(
-                    path,
-                    f"changed: {_short(old)} -> {_short(new)}",
-                    hint="A run resumes only with the model and optimizer it started with; start a new run instead.",
-                )
-            )
+    problems = frozen_changes(loaded, info.get("frozen") or {})
     if problems:
         raise ConfigError("cannot resume: the model or optimizer changed since the run started", problems)
     begun = time.time()
@@ -743,7 +795,7 @@ def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) ->
         from dlkit.training.distribute import worker_dir
 
         with worker_dir(None, session.strategy) as scratch:
-            return Runner(session, scratch, console, flag).execute(0, None)
+            return _worker_result(session, Runner(session, scratch, console, flag).execute(0, None))
     before = (info.get("data") or {}).get("fingerprint")
     now_fp = json.loads(json.dumps(getattr(session.bundle, "fingerprint", None), default=str))  # as stored
     if before and now_fp and before != now_fp:
@@ -761,7 +813,9 @@ def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) ->
         write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
     resumes = list(info.get("resumes") or [])
     resumes.append({"at": _now(), "from_epoch": initial_epoch, "overrides": list(overrides), "command": command})
-    rd.update_run_json(run, status="running", epochs=epochs, resumes=resumes)
+    plugins = list(info.get("plugins") or [])
+    plugins += [p for p in _plugins() if p not in plugins]
+    rd.update_run_json(run, status="running", epochs=epochs, resumes=resumes, plugins=plugins)
     log.info("resuming %s from epoch %d of %d", run, initial_epoch, epochs)
     return runner.execute(initial_epoch, restored)
 
