@@ -89,15 +89,18 @@ def resolve_target(path: str | Path) -> Target:
     p = Path(path)
     if not p.exists():
         raise UsageError(problems=[Problem(path="TARGET", message="no such file or folder", got=str(p))])
+    from dlkit.training.run_dir import import_run_plugins, resolve_run_dir
+
     kind = kind_of(p)
     if kind is not None:
         run = _find_run(p.parent)
+        if run is not None:
+            import_run_plugins(run)  # the run's custom layers, before any model is loaded
         raw = _read_raw(run / CONFIG_YAML) if run else None
         is_run_model = run is not None and p.resolve() == (run / "model.keras").resolve()
         return Target(p, kind, run, raw, is_run_model)
-    from dlkit.training.run_dir import resolve_run_dir
-
     run = resolve_run_dir(p)
+    import_run_plugins(run)
     model = run / "model.keras"
     if not model.is_file():
         raise UsageError(
