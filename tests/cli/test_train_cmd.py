@@ -200,3 +200,41 @@ def test_early_stopping_state_survives_resume(runner, write_config, tmp_path):
     first_loss = float((run / "metrics.csv").read_text().splitlines()[1].split(",")[1])
     assert state["class"] == "EarlyStopping" and state["wait"] == 3
     assert np.isclose(state["best"], first_loss)
+
+
+def test_interruption_is_not_rendered_as_an_error(runner, config, monkeypatch):
+    from dlkit.errors import Interrupted
+    from dlkit.training import trainer
+
+    def stopped(*args, **kwargs):
+        raise Interrupted("interrupted by SIGTERM during epoch 2; the checkpoint after epoch 1 is kept.", 15)
+
+    monkeypatch.setattr(trainer, "train_files", stopped)
+    result = _train(runner, config)
+    assert result.exit_code == 143
+    assert result.stderr == "Interrupted by SIGTERM during epoch 2; the checkpoint after epoch 1 is kept.\n"
+
+
+def test_a_non_chief_worker_says_the_chief_wrote_the_run_folder(runner, config, monkeypatch):
+    from dlkit.training import trainer
+
+    done = trainer.TrainResult(None, 2, {"loss": 0.5}, "completed", worker="worker-1")
+    monkeypatch.setattr(trainer, "train_files", lambda *args, **kwargs: done)
+    result = _train(runner, config)
+    assert result.exit_code == 0
+    assert result.stderr == "worker-1 completed: 2 epochs; the chief wrote the run folder\n"
+    out = json.loads(_train(runner, config, "--json").stdout)
+    assert out["worker"] == "worker-1" and out["run_dir"] is None
+
+
+def test_worker_result_names_the_cluster_role():
+    from types import SimpleNamespace
+
+    from dlkit.training import trainer
+
+    resolver = SimpleNamespace(task_type="worker", task_id=1)
+    strategy = SimpleNamespace(cluster_resolver=resolver)
+    session = SimpleNamespace(strategy=strategy)
+    scratch = trainer.TrainResult(Path("/tmp/scratch-gone"), 3, {}, "completed")
+    result = trainer._worker_result(session, scratch)
+    assert result.run_dir is None and result.worker == "worker-1" and result.epochs == 3
