@@ -352,7 +352,9 @@ class Bench:
         return self.work / "logs" / f"{self._counter:03d}-{label}.log"
 
     def _record(self, run: ProcRun) -> ProcRun:
-        self.runs.append(asdict(run))
+        record = asdict(run)
+        record["stdout"] = record["stdout"][-2000:]  # Keras' progress bar can fill megabytes; the tail is enough
+        self.runs.append(record)
         status = "ok" if run.ok else f"FAILED (exit {run.returncode}, log {run.log})"
         self.say(
             f"  {run.label:<28} {run.wall_s:7.2f} s  {run.cpu_s or 0:7.2f} CPU-s  {run.peak_rss_mb:6.0f} MiB  {status}"
