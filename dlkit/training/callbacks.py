@@ -277,6 +277,23 @@ def set_rng_state(model: Any, values: list[list[Any]] | None) -> None:
         var.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(var.dtype)))
 
 
+def layers_rng_state(layers: list[Any]) -> list[list[Any]]:
+    """SeedGenerator states of layers outside the model (``data.augmentation``, applied in the tf.data pipeline).
+
+    At an epoch end the epoch's pipeline is exhausted, so these are exactly the states the next epoch starts from.
+    """
+    return [keras.ops.convert_to_numpy(v).tolist() for layer in layers for v in layer.variables]
+
+
+def set_layers_rng_state(layers: list[Any], values: list[list[Any]] | None) -> None:
+    """Restore what :func:`layers_rng_state` saved (ignored when the layout differs)."""
+    variables = [v for layer in layers for v in layer.variables]
+    if not values or len(values) != len(variables):
+        return
+    for var, value in zip(variables, values, strict=True):
+        var.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(var.dtype)))
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Writes the resume checkpoint at each epoch end and ``best.keras`` when the monitored value improves.
 
@@ -288,12 +305,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
         tracked: The config's callbacks whose state is kept.
         monitor: What ``best.keras`` tracks (``val_loss`` when there is validation data, else ``loss``).
         restore: State from the checkpoint being resumed, or None.
+        augmentation: The ``data.augmentation`` layers, whose random state is kept. Defaults to none.
     """
 
     def __init__(
-        self, store: CheckpointStore, tracked: list[Any], monitor: str, restore: dict[str, Any] | None = None
+        self,
+        store: CheckpointStore,
+        tracked: list[Any],
+        monitor: str,
+        restore: dict[str, Any] | None = None,
+        augmentation: list[Any] | None = None,
     ) -> None:
         super().__init__()
+        self.augmentation = list(augmentation or [])
         self.store = store
         self.tracked = tracked
         self.monitor = monitor
@@ -340,6 +364,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 write_bytes(self._best_weights_path(index), buf.getvalue())
         state = {
             "rng": rng_state(self.model),
+            "augmentation_rng": layers_rng_state(self.augmentation),
             "best": self.best,
             "best_monitor": self.monitor,
             "lr": current_lr(self.model.optimizer),

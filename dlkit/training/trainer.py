@@ -411,7 +411,10 @@ class Runner:
             )
         back.append(cb.MetricsCSV(self.run / "metrics.csv", initial_epoch))
         monitor = "val_loss" if self.s.bundle.validation is not None else "loss"
-        checkpoint = cb.EpochCheckpoint(self.store, user, monitor, restored.state if restored else None)
+        augmentation = list(getattr(self.s.bundle, "augmentation", None) or [])
+        checkpoint = cb.EpochCheckpoint(
+            self.store, user, monitor, restored.state if restored else None, augmentation=augmentation
+        )
         checkpoint.extra["lr_scale"] = self.lr_scale
         checkpoint.after_save = lambda done: rd.update_run_json(self.run, epochs_done=done)
         back.append(checkpoint)
@@ -475,9 +478,14 @@ class Runner:
 
     def _restore(self, restored: Restored) -> None:
         """Apply what the weights file does not hold: the learning rate (ReduceLROnPlateau, NaN recovery)."""
-        from dlkit.training.callbacks import set_rng_state
+        from dlkit.training.callbacks import set_layers_rng_state, set_rng_state
 
         set_rng_state(self.s.model, restored.state.get("rng"))
+        # The augmentation layers' random state: with training.deterministic (a sequential map of stateful
+        # functions) the resumed epochs then draw what an uninterrupted run draws.
+        set_layers_rng_state(
+            list(getattr(self.s.bundle, "augmentation", None) or []), restored.state.get("augmentation_rng")
+        )
         lr = restored.state.get("lr")
         self.lr_scale = float(restored.state.get("lr_scale", 1.0))
         opt = self.s.model.optimizer
@@ -817,6 +825,11 @@ def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) ->
     plugins += [p for p in _plugins() if p not in plugins]
     rd.update_run_json(run, status="running", epochs=epochs, resumes=resumes, plugins=plugins)
     log.info("resuming %s from epoch %d of %d", run, initial_epoch, epochs)
+    if loaded.config.data.augmentation and not loaded.config.training.deterministic:
+        log.info(
+            "note: data.augmentation runs in a parallel tf.data map whose random draws are not ordered; the "
+            "resumed run is correct but not bit-identical to an uninterrupted one (training.deterministic: true is)"
+        )
     return runner.execute(initial_epoch, restored)
 
 

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -215,3 +214,43 @@ def test_plugins_are_recorded_and_imported_by_resume_and_evaluate(tmp_path):
     )
     assert lost.returncode == 2
     assert f"{run / 'run.json'}  plugins: the run was trained with plugin module(s) dlkit_test_plugin:" in lost.stderr
+
+
+AUGMENTED = """
+name: aug
+seed: 5
+data:
+  source: synthetic
+  samples: 64
+  num_classes: 2
+  batch_size: 16
+  augmentation:
+    - {type: RandomFlip, mode: horizontal}
+    - {type: RandomTranslation, height_factor: 0.2, width_factor: 0.2}
+model:
+  input_shape: [8, 8, 1]
+  layers:
+    - {type: Conv2D, filters: 2, kernel_size: 3}
+    - Flatten
+    - {type: Dense, units: 2, activation: softmax}
+loss: sparse_categorical_crossentropy
+training: {epochs: 3, deterministic: true}
+"""
+
+
+@pytest.mark.slow
+def test_resume_with_augmentation_is_exact_under_deterministic(write_config, tmp_path, _no_determinism):
+    import keras
+    import numpy as np
+
+    config = write_config(AUGMENTED)
+    runs = tmp_path / "runs"
+    reference = trainer.train_files([config], runs_dir=runs, name="ref", command=["test"])
+    cut = trainer.train_files([config], ["training.epochs=1"], runs_dir=runs, name="cut", command=["test"])
+    state = json.loads((cut.run_dir / "checkpoints" / "epoch-0001.json").read_text())
+    assert len(state["augmentation_rng"]) == 2  # one seed-generator state per augmentation layer
+    assert trainer.resume(cut.run_dir, ["training.epochs=3"], command=["test"]).epochs == 3
+    weights = [
+        keras.models.load_model(r.run_dir / "model.keras", compile=False).get_weights() for r in (reference, cut)
+    ]
+    assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
