@@ -29,7 +29,11 @@ OUTPUT_SUFFIXES = (".csv", ".json")
 LABEL_NAMES = ("label", "labels", "target", "y", "class")
 
 
-def _read_csv(path: Path, cfg: Any, size: int | None) -> tuple[list[str], np.ndarray]:
+def _read_csv(
+    path: Path, cfg: Any, size: int | None, encoders: dict[str, list[str]] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Ids and float32 features of a CSV file; string columns coded with the run's training vocabularies."""
+    encoders = encoders or {}
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
@@ -53,8 +57,15 @@ def _read_csv(path: Path, cfg: Any, size: int | None) -> tuple[list[str], np.nda
             ]
         )
     values = np.zeros((len(rows), len(features)), np.float32)
+    for j, column in enumerate(features):
+        if column in encoders:  # a string column: the same StringLookup codes training used (unseen -> 0)
+            from dlkit.data.csv_source import encode_column
+
+            values[:, j] = encode_column([row[column] or "" for row in rows], encoders[column])
     for i, row in enumerate(rows):
         for j, column in enumerate(features):
+            if column in encoders:
+                continue
             try:
                 values[i, j] = float(row[column])
             except (TypeError, ValueError) as error:
@@ -115,8 +126,12 @@ def _read_image(path: Path, shape: tuple[int | None, ...], cfg: Any) -> np.ndarr
         raise DataError(problems=[Problem(file=str(path), message=f"cannot read image: {first}")]) from error
 
 
-def read_inputs(paths: list[Path], shape: tuple[int | None, ...], cfg: Any) -> tuple[list[str], np.ndarray]:
+def read_inputs(
+    paths: list[Path], shape: tuple[int | None, ...], cfg: Any, encoders: dict[str, list[str]] | None = None
+) -> tuple[list[str], np.ndarray]:
     """Ids and one stacked input array for image files, CSV files and npz files (in the order given).
+
+    ``encoders`` are the vocabularies of the run's string CSV columns (run.json ``data.encoders``).
 
     Raises:
         DataError: a missing/unreadable file, or inputs that do not fit the model's input shape.
@@ -129,7 +144,7 @@ def read_inputs(paths: list[Path], shape: tuple[int | None, ...], cfg: Any) -> t
         suffix = path.suffix.lower()
         if suffix == ".csv":
             size = int(np.prod(shape)) if shape and None not in shape else None
-            new_ids, x = _read_csv(path, cfg, size)
+            new_ids, x = _read_csv(path, cfg, size, encoders)
         elif suffix == ".npz":
             new_ids, x = _read_npz(path, cfg)
         elif suffix in IMAGE_SUFFIXES:
@@ -189,6 +204,17 @@ def _class_names(target: Target, cfg: Any) -> list[str] | None:
     return None
 
 
+def _encoders(target: Target) -> dict[str, list[str]]:
+    """Vocabularies of the run's string CSV feature columns, as recorded in run.json (empty outside a run)."""
+    if target.run_dir is None:
+        return {}
+    from dlkit.training.run_dir import read_run_json
+
+    data = read_run_json(target.run_dir).get("data") or {}
+    found = data.get("encoders") or (data.get("fingerprint") or {}).get("encoders") or {}
+    return {str(k): [str(v) for v in vocab] for k, vocab in found.items()}
+
+
 def _task(cfg: Any, width: int) -> str:
     if cfg is not None:
         from dlkit.data.task import task_of
@@ -211,7 +237,7 @@ def predict(target: str | Path, inputs: list[str | Path], top_k: int = 3) -> dic
     resolved = resolve_target(target)
     cfg = config_of(resolved.raw) if resolved.raw is not None else None
     runtime = load_runtime(resolved.path)
-    ids, x = read_inputs([Path(p) for p in inputs], runtime.input_shape, cfg)
+    ids, x = read_inputs([Path(p) for p in inputs], runtime.input_shape, cfg, _encoders(resolved))
     outputs = runtime.predict(x)
     width = int(outputs.shape[-1]) if outputs.ndim > 1 else 1
     task = _task(cfg, width)
