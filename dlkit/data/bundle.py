@@ -139,4 +139,7 @@ class DataBundle:
                     )
                 ]
             )
-        return self._unbatched[split]
+        made = self._unbatched[split]
+        if callable(made):  # a factory (see load_data): build once, on first use
+            made = self._unbatched[split] = made()
+        return made

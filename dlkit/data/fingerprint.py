@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dlkit.data.bundle import Split
 
 CHUNK = 1 << 20
@@ -33,7 +35,10 @@ def arrays_sha256(split: Split) -> str:
     digest = hashlib.sha256()
     for a in (split.x, split.y):
         digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(a.tobytes() if a.dtype.kind != "U" else "\n".join(a.tolist()).encode())
+        if a.dtype.kind in "UO":
+            digest.update("\n".join(map(str, a.tolist())).encode())
+        else:  # hash the buffer in place: tobytes() would copy the whole split
+            digest.update(memoryview(np.ascontiguousarray(a)).cast("B"))
     return digest.hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -9,7 +10,7 @@ from dlkit.data.bundle import SPLITS, DataBundle, Loaded
 from dlkit.data.fingerprint import fingerprint
 from dlkit.data.pipeline import from_stream, make_dataset, unbatched
 from dlkit.data.preflight import check_rows
-from dlkit.data.preprocessing import adapt, build_layers, check_augmentation
+from dlkit.data.preprocessing import adapt, build_layers, check_augmentation, needs_adapt
 from dlkit.data.sources import resolve_source, unused_keys
 from dlkit.data.splits import hold_out
 from dlkit.data.task import label_kind, output_width, task_of
@@ -73,7 +74,7 @@ def load_data(cfg: Any, *, splits: tuple[str, ...] = SPLITS) -> DataBundle:
 
     given = dict(loaded.splits)
     rows = hold_out(check_rows(given, cfg, loaded.feature_names), cfg)  # check each file as given, then split
-    if "train" in splits and preprocessing:
+    if "train" in splits and any(map(needs_adapt, preprocessing, cfg.data.preprocessing)):
         train = rows["train"]
         batches = tf.data.Dataset.from_tensor_slices(train.x)
         if loaded.decode is not None:
@@ -106,7 +107,8 @@ def load_data(cfg: Any, *, splits: tuple[str, ...] = SPLITS) -> DataBundle:
         sample_shape=loaded.sample_shape,
         feature_names=loaded.feature_names,
     )
-    bundle._unbatched = {s: unbatched(r, loaded, dtype) for s, r in rows.items()}
+    # Built on first use: most commands never ask, and each is another copy of the split.
+    bundle._unbatched = {s: functools.partial(unbatched, r, loaded, dtype) for s, r in rows.items()}
     log.info("data %s: %s", cfg.data.source, ", ".join(f"{s} {n}" for s, n in bundle.counts.items()))
     return bundle
 
@@ -118,7 +120,7 @@ def _streamed(cfg: Any, loaded: Loaded, splits: tuple[str, ...], task: str, dtyp
     empty = [s for s, n in loaded.stream_counts.items() if n == 0]
     if empty:
         raise DataError(problems=[Problem(path="data.source", message=f"the {empty[0]} split is empty")])
-    if "train" in splits and pre:
+    if "train" in splits and any(map(needs_adapt, pre, cfg.data.preprocessing)):
         batches = loaded.stream["train"].map(lambda x, y: x).batch(ADAPT_BATCH)
         adapt(pre, cfg.data.preprocessing, batches)
     datasets: dict[str, Any] = {s: None for s in SPLITS}
