@@ -53,7 +53,7 @@ def _list(folder: Path, key: str, classes: list[str] | None) -> tuple[np.ndarray
                     file=str(folder),
                     path=key,
                     message="no images found" if classes else "no class subfolders found",
-                    hint="Expected FOLDER/<class name>/<image>." + " ".join(EXTENSIONS),
+                    hint="Expected FOLDER/<class name>/<image> with images ending in " + " ".join(EXTENSIONS) + ".",
                 )
             ]
         )

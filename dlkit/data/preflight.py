@@ -277,9 +277,8 @@ def preflight(cfg: Any, bundle: DataBundle, model: Any) -> None:
     names = bundle.feature_names
     for split in bundle.splits.values():
         found = _check_shape(cfg, bundle, model, split, names)
-        if found:
-            problems += found
-            break
+        if found:  # the output shape follows from the wrong input shape: label checks would only mislead
+            raise DataError(problems=found)
     width = model.output_shape[-1] if not isinstance(model.output_shape, list) else None
     declared = cfg.data.num_classes
     if declared and width and label_kind(cfg) in ("sparse", "one_hot") and declared != width:
@@ -291,6 +290,8 @@ def preflight(cfg: Any, bundle: DataBundle, model: Any) -> None:
             )
         )
     for name, split in bundle.splits.items():
-        problems += _check_labels(cfg, model, split, name)
+        for problem in _check_labels(cfg, model, split, name):
+            if problem not in problems:  # a held-out split of the same file says the same thing once
+                problems.append(problem)
     if problems:
         raise DataError(problems=problems)

@@ -181,3 +181,26 @@ def test_num_classes_must_match_output_width(tmp_path):
     cfg = make_config({"source": "npz", "path": path, "validation_split": 0, "num_classes": 5})
     with pytest.raises(DataError, match=r"data\.num_classes: data\.num_classes is 5 but the model has 3 outputs\."):
         _check(cfg, tiny_model((4,), units=3))
+
+
+def test_held_out_split_of_the_same_file_reports_a_problem_once(tmp_path):
+    path = _npz(tmp_path, np.ones((8, 6, 6, 1)), np.arange(8) % 3)
+    cfg = make_config({"source": "npz", "path": path, "validation_split": 0.5}, input_shape=(6, 6, 1), units=10)
+    with pytest.raises(DataError) as err:
+        _check(cfg, tiny_model((6, 6, 1), units=10))
+    assert str(err.value) == (
+        f"{path}  data.path: the model's output has shape [None, 6, 6, 10] but labels are class indices. "
+        "Add a Flatten (or GlobalAveragePooling2D) layer before the last Dense."
+    )
+
+
+def test_wrong_input_shape_is_reported_alone(tmp_path):
+    # the output rank follows from the wrong input shape: no misleading "add a Flatten" next to it
+    path = _npz(tmp_path, np.ones((6, 64)), np.arange(6) % 3)
+    cfg = make_config({"source": "npz", "path": path, "validation_split": 0}, input_shape=(8, 8))
+    with pytest.raises(DataError) as err:
+        _check(cfg, tiny_model((8, 8)))
+    assert str(err.value) == (
+        f"{path}  model.input_shape: the data has samples of shape [64] but model.input_shape is [8, 8]. "
+        "Set model.input_shape: [64]."
+    )

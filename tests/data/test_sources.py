@@ -376,3 +376,14 @@ def test_unused_keys_names_only_non_default_values():
     assert unused_keys("sklearn:digits", saved) == []
     chosen = DataConfig.model_validate({"source": "sklearn:digits", "x_key": "features", "label": "y"})
     assert unused_keys("sklearn:digits", chosen) == ["label", "x_key"]
+
+
+def test_image_folder_without_class_subfolders(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    cfg = make_config({"source": "images", "train": str(tmp_path / "imgs")}, input_shape=(8, 8, 3))
+    with pytest.raises(DataError) as err:
+        load_data(cfg)
+    assert str(err.value) == (
+        f"{tmp_path / 'imgs'}  data.train: no class subfolders found. Expected FOLDER/<class name>/<image> "
+        "with images ending in .bmp .gif .jpeg .jpg .png."
+    )
