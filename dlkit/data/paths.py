@@ -48,8 +48,10 @@ def require(path: str, key: str, *, folder: bool = False) -> Path:
             names = sorted(x.name for x in p.parent.iterdir())[:50]
             import difflib
 
-            match = difflib.get_close_matches(p.name, names, n=1, cutoff=0.6)
-            near = match[0] if match else ""
+            # a shared extension alone ('missing.csv' ~ 'inf.csv') is no reason to suggest a file: stems must be close
+            stem = Path(p.name).stem
+            close = difflib.get_close_matches(p.name, names, n=5, cutoff=0.6)
+            near = next((c for c in close if difflib.SequenceMatcher(None, stem, Path(c).stem).ratio() >= 0.6), "")
         raise DataError(
             problems=[
                 Problem(

@@ -387,3 +387,16 @@ def test_image_folder_without_class_subfolders(tmp_path):
         f"{tmp_path / 'imgs'}  data.train: no class subfolders found. Expected FOLDER/<class name>/<image> "
         "with images ending in .bmp .gif .jpeg .jpg .png."
     )
+
+
+def test_missing_file_suggests_only_a_near_name(tmp_path):
+    for name in ("train.csv", "inf.csv"):
+        (tmp_path / name).write_text("a,y\n1,0\n")
+    for given, hint in (("trian.csv", " Did you mean 'train.csv'?"), ("missing.csv", "")):
+        cfg = make_config({"source": "csv", "train": str(tmp_path / given), "label": "y"}, input_shape=(1,))
+        with pytest.raises(DataError) as err:
+            load_data(cfg)
+        assert str(err.value) == (
+            f"{tmp_path / given}  data.train: file not found.{hint} "
+            "Relative paths resolve against the folder of the config file that names them."
+        )
