@@ -37,6 +37,17 @@ def metric_drop(reference: float, value: float, higher_is_better: bool) -> float
     return (value - reference) / max(abs(reference), 1e-12)
 
 
+def drop_reason(name: str, drop: float, budget: float, higher_is_better: bool) -> str:
+    """Why a quantized artifact failed: accuracy in points (0.01 = 1 point), MAE as a relative increase."""
+    if higher_is_better:
+        points = f"{budget * 100:g} point{'' if budget == 0.01 else 's'}"
+        return (
+            f"{name} dropped by {drop * 100:.2f} points ({drop:.4f}), more than export.max_metric_drop "
+            f"{budget:g} ({points})"
+        )
+    return f"{name} rose by {drop:.1%} (relative), more than export.max_metric_drop {budget:g} ({budget:.1%})"
+
+
 def verify_runtime(
     runtime: Runtime, reference: Reference, *, is_float: bool, tolerance: float, max_metric_drop: float
 ) -> dict[str, Any]:
@@ -73,12 +84,7 @@ def verify_runtime(
     else:
         drop = metric_drop(ref_value, value, higher) if value is not None else float("inf")
         verified = drop <= max_metric_drop
-        unit = "points" if higher else "relative MAE increase"
-        reason = (
-            ""
-            if verified
-            else f"{name} dropped by {drop:.4f} ({unit}), more than export.max_metric_drop {max_metric_drop:g}"
-        )
+        reason = "" if verified else drop_reason(name, drop, max_metric_drop, higher)
     return {
         "max_abs_diff": diff,
         "metrics": metrics,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dlkit.export.scoring import class_labels, predicted_classes, probabilities, quick_metrics, score
-from dlkit.export.verify import metric_drop
+from dlkit.export.verify import drop_reason, metric_drop
 
 
 def test_sparse_and_one_hot_labels_give_the_same_classes() -> None:
@@ -63,3 +63,12 @@ def test_binary_loss_and_metrics_accept_flat_labels_with_single_unit_outputs() -
     assert result["metrics"]["loss"] == pytest.approx(expected, rel=1e-5)
     assert result["metrics"]["accuracy"] == 1.0 and result["metrics"]["auc"] == pytest.approx(1.0)
     assert result["confusion_matrix"] == [[2, 0], [0, 2]]
+
+
+def test_drop_reason_states_points_for_accuracy_and_percent_for_mae() -> None:
+    assert drop_reason("accuracy", 0.4074, 0.01, higher_is_better=True) == (
+        "accuracy dropped by 40.74 points (0.4074), more than export.max_metric_drop 0.01 (1 point)"
+    )
+    assert drop_reason("mae", 0.25, 0.1, higher_is_better=False) == (
+        "mae rose by 25.0% (relative), more than export.max_metric_drop 0.1 (10.0%)"
+    )
