@@ -135,7 +135,7 @@ class DataBundle:
                     Problem(
                         path=f"data.{split}",
                         message=f"there is no {split} split (loaded: {have})",
-                        hint=f"give data.{split} or a data.{split}_split fraction" if split != "train" else None,
+                        hint=f"Give data.{split} or a data.{split}_split fraction." if split != "train" else None,
                     )
                 ]
             )

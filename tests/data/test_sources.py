@@ -400,3 +400,15 @@ def test_missing_file_suggests_only_a_near_name(tmp_path):
             f"{tmp_path / given}  data.train: file not found.{hint} "
             "Relative paths resolve against the folder of the config file that names them."
         )
+
+
+def test_asking_for_a_split_that_was_not_loaded(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.ones((6, 4), np.float32), y=np.arange(6) % 3)
+    bundle = load_data(make_config({"source": "npz", "path": str(path), "validation_split": 0}))
+    with pytest.raises(DataError) as err:
+        bundle.unbatched("validation")
+    assert str(err.value) == (
+        "data.validation: there is no validation split (loaded: train). "
+        "Give data.validation or a data.validation_split fraction."
+    )
