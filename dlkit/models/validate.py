@@ -197,9 +197,71 @@ def validate_components(raw: dict[str, Any], where: Where | None = None) -> list
             found = _trial_instantiate(kind, value, path, where)
         problems.extend(found)
     problems.extend(_check_block_uses(raw, where))
+    problems.extend(_check_monitors(raw, where))
     from dlkit.data.sources import validate_data  # no TensorFlow; data-source name and required keys
 
     problems.extend(validate_data(raw, where))
+    return problems
+
+
+# Epoch log entries dlkit's own callbacks add (learning rate, timing, gradient telemetry).
+DLKIT_LOGS = ("lr", "time", "samples_per_s", "grad_norm", "grad_norm_max", "clipped_frac")
+
+
+def _snake(name: str) -> str:
+    """A metric class's default name, the way Keras derives it (``SparseTopKCategoricalAccuracy`` ->
+    ``sparse_top_k_categorical_accuracy``)."""
+    import re
+
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def logged_names(raw: dict[str, Any]) -> list[str]:
+    """Names the epoch logs will hold: loss, each metric (as Keras names it), their val_ forms, dlkit's own."""
+    names = ["loss"]
+    metrics = raw.get("metrics")
+    for item in metrics if isinstance(metrics, list) else []:
+        if isinstance(item, str):
+            names += [item, _snake(item)]
+        elif isinstance(item, dict):
+            names += [v for v in (item.get("name"), item.get("type")) if isinstance(v, str)]
+            names += [_snake(item["type"])] if isinstance(item.get("type"), str) else []
+    names = list(dict.fromkeys(names))
+    return names + [f"val_{n}" for n in names] + list(DLKIT_LOGS)
+
+
+def _check_monitors(raw: dict[str, Any], where: Where | None) -> list[Problem]:
+    """A callback ``monitor`` that is a near miss of a logged name (``val_los``) is a typo, not a custom log.
+
+    Keras finds out only at the end of the first epoch (or never: EarlyStopping just warns), so say it now.
+    Names with no near match are left alone: a plugin metric may log under a name the config cannot show.
+    """
+    from dlkit.config.suggest import did_you_mean
+
+    callbacks = raw.get("callbacks")
+    if not isinstance(callbacks, list):
+        return []
+    names = logged_names(raw)
+    shown = [n for n in names if n not in DLKIT_LOGS]
+    problems: list[Problem] = []
+    for i, item in enumerate(callbacks):
+        monitor = item.get("monitor") if isinstance(item, dict) else None
+        if not isinstance(monitor, str) or monitor in names:
+            continue
+        near = did_you_mean(monitor, names)
+        if near and near != monitor:
+            path: Path = ("callbacks", i, "monitor")
+            file, line = where(path) if where else (None, None)
+            problems.append(
+                Problem(
+                    file=file,
+                    line=line,
+                    path=dotted(path),
+                    message=f"'{monitor}' is not logged during training (logged: {', '.join(shown)})",
+                    suggestion=near,
+                )
+            )
     return problems
 
 
