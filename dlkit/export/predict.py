@@ -122,8 +122,17 @@ def _read_image(path: Path, shape: tuple[int | None, ...], cfg: Any) -> np.ndarr
     try:
         return np.asarray(make_decoder(height, width, channels)(str(path)), np.float32)
     except Exception as error:  # noqa: BLE001 - TF raises InvalidArgumentError and friends for a bad image
-        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-        raise DataError(problems=[Problem(file=str(path), message=f"cannot read image: {first}")]) from error
+        raise DataError(problems=[Problem(file=str(path), message=f"cannot read image: {tf_message(error)}")]) from error
+
+
+def tf_message(error: BaseException) -> str:
+    """The readable part of a TensorFlow op error: without ``{{function_node ...}}`` and ``[Op:...] name:``."""
+    import re
+
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text).strip()
+    return text[:200] or type(error).__name__
 
 
 def read_inputs(
