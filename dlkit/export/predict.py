@@ -122,7 +122,8 @@ def _read_image(path: Path, shape: tuple[int | None, ...], cfg: Any) -> np.ndarr
     try:
         return np.asarray(make_decoder(height, width, channels)(str(path)), np.float32)
     except Exception as error:  # noqa: BLE001 - TF raises InvalidArgumentError and friends for a bad image
-        raise DataError(problems=[Problem(file=str(path), message=f"cannot read image: {tf_message(error)}")]) from error
+        problem = Problem(file=str(path), message=f"cannot read image: {tf_message(error)}")
+        raise DataError(problems=[problem]) from error
 
 
 def tf_message(error: BaseException) -> str:
