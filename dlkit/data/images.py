@@ -20,6 +20,21 @@ from dlkit.errors import DataError, Problem
 
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+# File signatures tf.io.decode_image accepts for these extensions; a file without one would stop training
+# mid-epoch with a TensorFlow graph error, so it is reported up front (reading 8 bytes per file).
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+MAX_BAD = 5
+
+
+def unreadable(paths: list[str]) -> list[str]:
+    """The files among ``paths`` that do not start like a PNG, JPEG, GIF or BMP image."""
+    bad = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        if not head.startswith(MAGIC):
+            bad.append(path)
+    return bad
 
 
 def _list(folder: Path, key: str, classes: list[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -57,6 +72,15 @@ def _list(folder: Path, key: str, classes: list[str] | None) -> tuple[np.ndarray
                 )
             ]
         )
+    bad = unreadable(paths)
+    if bad:
+        problems = [
+            Problem(file=path, path=key, message="not a PNG, JPEG, GIF or BMP image. Replace or remove the file.")
+            for path in bad[:MAX_BAD]
+        ]
+        if len(bad) > MAX_BAD:
+            problems.append(Problem(file=str(folder), path=key, message=f"{len(bad) - MAX_BAD} more unreadable files"))
+        raise DataError(problems=problems)
     return np.asarray(paths), np.asarray(labels, dtype=np.int64), classes
 
 

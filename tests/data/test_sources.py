@@ -412,3 +412,20 @@ def test_asking_for_a_split_that_was_not_loaded(tmp_path):
         "data.validation: there is no validation split (loaded: train). "
         "Give data.validation or a data.validation_split fraction."
     )
+
+
+def test_a_file_that_is_not_an_image_is_named_before_training(tmp_path):
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i, suffix in enumerate(("png", "jpg", "bmp", "gif")):  # every supported format passes the check
+            Image.fromarray(np.full((6, 6, 3), 40 * i, np.uint8)).save(tmp_path / "imgs" / label / f"{i}.{suffix}")
+    bad = tmp_path / "imgs" / "dog" / "notes.png"
+    bad.write_text("not an image")
+    cfg = make_config({"source": "images", "path": str(tmp_path / "imgs")}, input_shape=(6, 6, 3))
+    with pytest.raises(DataError) as err:
+        load_data(cfg)
+    assert str(err.value) == f"{bad}  data.path: not a PNG, JPEG, GIF or BMP image. Replace or remove the file."
+    bad.unlink()
+    assert sum(load_data(cfg).counts.values()) == 8  # PNG, JPEG, BMP and GIF files all load
