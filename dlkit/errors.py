@@ -103,3 +103,14 @@ class Interrupted(DlkitError):
         super().__init__(message)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+def tf_message(error: BaseException) -> str:
+    """The readable first line of a TensorFlow op error, without ``{{function_node ...}}`` and ``[Op:...] name:``."""
+    import re
+
+    text = str(getattr(error, "message", None) or error).strip()
+    text = text.splitlines()[0] if text else ""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text).strip()
+    return text[:200] or type(error).__name__

@@ -123,7 +123,7 @@ def _pick_columns(cfg: Any, header: list[str], path: str) -> tuple[str, list[str
             path="data.label" if name == label else "data.features",
             message=f"no column '{name}' in the header",
             suggestion=_suggest(name, header),
-            hint=f"Columns: {', '.join(header)}.",
+            hint=_columns_hint(header),
         )
         for name in wanted
         if name not in header
@@ -214,6 +214,14 @@ def _encode_labels(cfg: Any, values: list[str], split: Split, classes: list[str]
     if task != "regression" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
         return y.astype(np.int64), None
     return y.astype(np.float32), None
+
+
+def _columns_hint(header: list[str]) -> str:
+    """The header's columns; for a one-column header holding ';' or tabs, the likely cause: another separator."""
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        sep = "';'" if ";" in header[0] else "tabs"
+        return f"The header is one column: the file seems to separate values with {sep}; dlkit reads commas."
+    return f"Columns: {', '.join(header)}."
 
 
 def encode_column(cells: list[str], vocabulary: list[str]) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from dlkit.data.bundle import Loaded, Split
 from dlkit.data.paths import given_files, require
-from dlkit.errors import DataError, Problem
+from dlkit.errors import DataError, Problem, tf_message
 
 
 def _spec(cfg: Any, path: str) -> tuple[dict[str, Any], list[str]]:
@@ -78,9 +78,7 @@ def _read(cfg: Any, path: str, key: str) -> Split:
             ys.append(y.numpy())
     except tf.errors.DataLossError as exc:
         raise DataError(
-            problems=[
-                Problem(file=path, path=key, message=f"not a valid TFRecord file ({exc.message.splitlines()[0]})")
-            ]
+            problems=[Problem(file=path, path=key, message=f"not a valid TFRecord file ({tf_message(exc)})")]
         ) from None
     except tf.errors.InvalidArgumentError as exc:
         raise DataError(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dlkit.atomic import write_text
-from dlkit.errors import DataError, Problem, UsageError
+from dlkit.errors import DataError, Problem, UsageError, tf_message
 from dlkit.export.runtime import load_runtime
 from dlkit.export.scoring import from_logits, probabilities
 from dlkit.export.target import Target, config_of, resolve_target
@@ -124,16 +124,6 @@ def _read_image(path: Path, shape: tuple[int | None, ...], cfg: Any) -> np.ndarr
     except Exception as error:  # noqa: BLE001 - TF raises InvalidArgumentError and friends for a bad image
         problem = Problem(file=str(path), message=f"cannot read image: {tf_message(error)}")
         raise DataError(problems=[problem]) from error
-
-
-def tf_message(error: BaseException) -> str:
-    """The readable part of a TensorFlow op error: without ``{{function_node ...}}`` and ``[Op:...] name:``."""
-    import re
-
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text).strip()
-    return text[:200] or type(error).__name__
 
 
 def read_inputs(

@@ -429,3 +429,36 @@ def test_a_file_that_is_not_an_image_is_named_before_training(tmp_path):
     assert str(err.value) == f"{bad}  data.path: not a PNG, JPEG, GIF or BMP image. Replace or remove the file."
     bad.unlink()
     assert sum(load_data(cfg).counts.values()) == 8  # PNG, JPEG, BMP and GIF files all load
+
+
+def test_semicolon_csv_is_explained(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a;b;y\n1;2;0\n3;4;1\n")
+    cfg = make_config({"source": "csv", "train": str(path), "label": "y"}, input_shape=(2,))
+    with pytest.raises(DataError) as err:
+        load_data(cfg)
+    assert str(err.value) == (
+        f"{path}:1  data.label: no column 'y' in the header. The header is one column: the file seems to separate "
+        "values with ';'; dlkit reads commas."
+    )
+
+
+def test_truncated_tfrecord_says_so_in_one_line(tmp_path):
+    import tensorflow as tf
+
+    path = tmp_path / "d.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(20):
+            feature = {
+                "x": tf.train.Feature(float_list=tf.train.FloatList(value=[float(i), 1.0])),
+                "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    path.write_bytes(path.read_bytes()[:-10])
+    spec = {"x": {"dtype": "float32", "shape": [2]}, "y": {"dtype": "int64"}}
+    cfg = make_config({"source": "tfrecord", "path": str(path), "feature_spec": spec, "label": "y"}, input_shape=(2,))
+    with pytest.raises(DataError) as err:
+        load_data(cfg)
+    message = str(err.value)
+    assert message.startswith(f"{path}  data.path: not a valid TFRecord file (truncated record at ")
+    assert "{{function_node" not in message and "[Op:" not in message and "\n" not in message
