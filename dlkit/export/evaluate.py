@@ -17,7 +17,7 @@ from dlkit.errors import DataError, Problem, UsageError
 from dlkit.export.plot import PLOTS, confusion_matrix_png
 from dlkit.export.runtime import load_runtime
 from dlkit.export.scoring import score
-from dlkit.export.target import config_of, load_split, resolve_target
+from dlkit.export.target import config_of, infer_task, load_split, resolve_target
 
 log = logging.getLogger("dlkit.export")
 
@@ -65,6 +65,8 @@ def evaluate(target: str | Path, split: str = "test", data: str | Path | None = 
             ]
         ) from error
     seconds = time.perf_counter() - start
+    if data_split.task == "auto":  # a model file outside any run, scored on an npz given with --data
+        data_split.task, data_split.num_classes = infer_task(data_split.y, outputs)
     scored = score(cfg, data_split.y, outputs, data_split.task, data_split.num_classes, data_split.class_names)
     result: dict[str, Any] = {
         "split": data_split.split,

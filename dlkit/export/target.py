@@ -173,6 +173,52 @@ def stack_split(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def standalone_split(path: Path, split: str) -> SplitData:
+    """``x``/``y`` of an npz file for a model outside any run; the task is told from the outputs (``auto``).
+
+    Raises:
+        DataError: missing file, no ``x``/``y`` arrays, or lengths that differ.
+    """
+    if not path.is_file():
+        raise DataError(problems=[Problem(path="--data", message="no such file", got=str(path))])
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if "x" not in names or "y" not in names:
+                raise DataError(
+                    problems=[
+                        Problem(
+                            file=str(path),
+                            path="--data",
+                            message=f"expected arrays x and y (it holds: {', '.join(names) or 'nothing'})",
+                            hint="Outside a run folder dlkit reads the npz arrays named x and y.",
+                        )
+                    ]
+                )
+            x, y = np.asarray(archive["x"]), np.asarray(archive["y"])
+    except (OSError, ValueError) as error:
+        problem = Problem(file=str(path), path="--data", message=f"cannot read npz: {error}")
+        raise DataError(problems=[problem]) from error
+    if len(x) != len(y) or len(x) == 0:
+        raise DataError(
+            problems=[Problem(file=str(path), path="--data", message=f"x has {len(x)} samples and y has {len(y)}")]
+        )
+    return SplitData(x=x, y=y, split=f"{split}:{path.name}", task="auto", num_classes=None)
+
+
+def infer_task(y: np.ndarray, outputs: np.ndarray) -> tuple[str, int | None]:
+    """Task of a model outside a run, from its outputs and the labels: several outputs and integer (or one-hot)
+    labels -> classification; one output in [0, 1] with 0/1 labels -> binary; anything else -> regression."""
+    width = int(outputs.shape[-1]) if outputs.ndim > 1 else 1
+    integral = bool(np.all(np.isfinite(y))) and bool(np.all(np.round(y) == y))
+    if width > 1 and integral and (y.ndim == 1 or y.shape[-1] in (1, width)):
+        return "classification", width
+    in_unit = bool(np.all((outputs >= 0) & (outputs <= 1)))
+    if width == 1 and integral and in_unit and set(np.unique(y).tolist()) <= {0, 1}:
+        return "binary", 2
+    return "regression", None
+
+
 def load_split(target: Target, split: str, data: str | Path | None = None) -> SplitData:
     """The raw ``(x, y)`` of ``split`` for ``target`` (``data``: score this file instead).
 
@@ -181,13 +227,16 @@ def load_split(target: Target, split: str, data: str | Path | None = None) -> Sp
         DataError: the split is missing or empty, or the data cannot be read.
     """
     if target.raw is None:
+        if data is not None and Path(data).suffix.lower() == ".npz":
+            return standalone_split(Path(data), split)
         raise UsageError(
             problems=[
                 Problem(
                     path="TARGET",
                     message="no config.yaml in or above it, so dlkit does not know which data to score it on",
                     got=str(target.path),
-                    hint="Pass the run folder, or an artifact inside it (runs/<name>/<NNN>/export/...).",
+                    hint="Pass the run folder, or an artifact inside it (runs/<name>/<NNN>/export/...), "
+                    "or --data FILE.npz (arrays x and y).",
                 )
             ]
         )
