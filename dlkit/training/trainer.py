@@ -666,10 +666,13 @@ def _run_json(session: Session, command: list[str] | None, run: Path) -> dict[st
 
 
 def _plugins() -> list[str]:
-    """Plugin modules imported in this process (``--plugin``, entry points): resume and load_run import them."""
+    """Plugin modules imported in this process (``--plugin``, entry points): resume and load_run import them.
+
+    Only modules still imported count (a long-lived process may have unloaded one; it is not in effect).
+    """
     from dlkit.models import loaded_plugins
 
-    return list(loaded_plugins())
+    return [name for name in loaded_plugins() if name.split(":")[0] in sys.modules]
 
 
 def train(

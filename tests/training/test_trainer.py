@@ -187,7 +187,7 @@ class TimesTwo(keras.layers.Layer):
 @pytest.mark.slow
 def test_plugins_are_recorded_and_imported_by_resume_and_evaluate(tmp_path):
     (tmp_path / "plug").mkdir()
-    (tmp_path / "plug" / "dlkit_test_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    (tmp_path / "plug" / "dlkit_trainer_test_plugin.py").write_text(textwrap.dedent(PLUGIN))
     config = tmp_path / "plug.yaml"
     config.write_text(textwrap.dedent(TINY).replace("layers:\n", "layers:\n    - TimesTwo\n").lstrip())
     env = _env(PYTHONPATH=os.pathsep.join([str(tmp_path / "plug"), os.environ.get("PYTHONPATH", "")]))
@@ -197,10 +197,10 @@ def test_plugins_are_recorded_and_imported_by_resume_and_evaluate(tmp_path):
     def call(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*dlkit, *args], env=env, capture_output=True, text=True, timeout=300)
 
-    done = call("train", str(config), "--runs-dir", str(runs), "--plugin", "dlkit_test_plugin")
+    done = call("train", str(config), "--runs-dir", str(runs), "--plugin", "dlkit_trainer_test_plugin")
     assert done.returncode == 0, done.stderr
     run = runs / "tiny" / "001"
-    assert json.loads((run / "run.json").read_text())["plugins"] == ["dlkit_test_plugin"]
+    assert json.loads((run / "run.json").read_text())["plugins"] == ["dlkit_trainer_test_plugin"]
     # New processes without --plugin: the run itself says which module to import.
     resumed = call("train", "--resume", str(run), "--set", "training.epochs=2", "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -213,7 +213,10 @@ def test_plugins_are_recorded_and_imported_by_resume_and_evaluate(tmp_path):
         [*dlkit, "evaluate", str(run), "--json"], env=_env(), capture_output=True, text=True, timeout=300
     )
     assert lost.returncode == 2
-    assert f"{run / 'run.json'}  plugins: the run was trained with plugin module(s) dlkit_test_plugin:" in lost.stderr
+    assert (
+        f"{run / 'run.json'}  plugins: the run was trained with plugin module(s) dlkit_trainer_test_plugin:"
+        in lost.stderr
+    )
 
 
 AUGMENTED = """
@@ -254,3 +257,10 @@ def test_resume_with_augmentation_is_exact_under_deterministic(write_config, tmp
         keras.models.load_model(r.run_dir / "model.keras", compile=False).get_weights() for r in (reference, cut)
     ]
     assert all(np.array_equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_only_plugins_still_imported_are_recorded(monkeypatch):
+    from dlkit.models import registry
+
+    monkeypatch.setattr(registry, "_LOADED_PLUGINS", ["json", "dlkit_unloaded_plugin", "textwrap:dedent"])
+    assert trainer._plugins() == ["json", "textwrap:dedent"]  # an unloaded module is no longer in effect
