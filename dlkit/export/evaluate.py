@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dlkit.atomic import write_json
-from dlkit.errors import DataError, Problem, UsageError
+from dlkit.errors import DataError, Problem, UsageError, tf_message
 from dlkit.export.plot import PLOTS, confusion_matrix_png
 from dlkit.export.runtime import load_runtime
 from dlkit.export.scoring import score
@@ -55,11 +55,12 @@ def evaluate(target: str | Path, split: str = "test", data: str | Path | None = 
     try:
         outputs = runtime.predict(data_split.x)
     except (ValueError, RuntimeError, TypeError) as error:
+        where = {"file": str(data), "path": "--data"} if data is not None else {"path": f"data.{split}"}
         raise DataError(
             problems=[
                 Problem(
-                    path=f"data.{data_split.split}",
-                    message=f"the {data_split.split} inputs do not fit the model: {str(error).splitlines()[0][:200]}",
+                    **where,
+                    message=f"the inputs do not fit the model: {tf_message(error)}",
                     got=f"inputs shaped {tuple(data_split.x.shape[1:])}",
                 )
             ]

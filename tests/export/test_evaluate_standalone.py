@@ -41,3 +41,14 @@ def test_task_is_told_from_outputs_and_labels() -> None:
     assert infer_task(np.array([1, 0]), np.array([[0.7], [0.2]], np.float32)) == ("binary", 2)
     assert infer_task(np.array([1.5, 0.2]), np.array([[0.7], [0.2]], np.float32)) == ("regression", None)
     assert infer_task(np.array([3, 7]), np.array([[2.9], [7.4]], np.float32)) == ("regression", None)
+
+
+def test_data_that_does_not_fit_names_the_file_and_option(runner, tmp_path: Path) -> None:
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    model.save(tmp_path / "m.keras")
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, x=np.ones((4, 7), np.float32), y=np.zeros(4, int))
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "m.keras"), "--data", str(wrong)])
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"error: {wrong}  --data: the inputs do not fit the model: ")
+    assert result.stderr.endswith("(got inputs shaped (7,))\n")
