@@ -56,6 +56,9 @@ def _read_csv(
                 )
             ]
         )
+    ids = [f"{path.name}:{i + 2}" for i in range(len(rows))]
+    if cfg is not None and cfg.model.input_dtype == "string":  # a text model takes the raw cells
+        return ids, np.array([[row[column] or "" for column in features] for row in rows], dtype=object)
     values = np.zeros((len(rows), len(features)), np.float32)
     for j, column in enumerate(features):
         if column in encoders:  # a string column: the same StringLookup codes training used (unseen -> 0)
@@ -80,7 +83,7 @@ def _read_csv(
                         )
                     ]
                 ) from error
-    return [f"{path.name}:{i + 2}" for i in range(len(rows))], values
+    return ids, values
 
 
 def _read_npz(path: Path, cfg: Any) -> tuple[list[str], np.ndarray]:
@@ -167,7 +170,7 @@ def read_inputs(
 
 def _fit(x: np.ndarray, shape: tuple[int | None, ...], path: Path) -> np.ndarray:
     """Reshape rows to the model's input shape when only the layout differs (e.g. 64 CSV columns -> 8x8x1)."""
-    x = np.asarray(x, np.float32)
+    x = x if x.dtype == object else np.asarray(x, np.float32)  # object: raw strings for a text model
     want = tuple(shape)
     if x.shape[1:] == want or None in want:
         if None in want and len(x.shape[1:]) != len(want):

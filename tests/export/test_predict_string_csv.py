@@ -58,3 +58,44 @@ def test_predict_encodes_string_columns_like_training(runner, write_config, tmp_
     expected = keras.models.load_model(run / "model.keras").predict(x, verbose=0)
     assert [r["class_index"] for r in got] == expected.argmax(-1).tolist()
     assert [r["probability"] for r in got] == pytest.approx(expected.max(-1).tolist(), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_predict_feeds_raw_text_to_a_text_model(runner, write_config, tmp_path: Path) -> None:
+    words = {1: ["good", "great", "fine"], 0: ["bad", "awful", "poor"]}
+    lines = ["text,label"] + [f"{words[i % 2][i % 3]} movie,{i % 2}" for i in range(60)]
+    (tmp_path / "reviews.csv").write_text("\n".join(lines) + "\n")
+    config = write_config(
+        """
+        name: text
+        seed: 0
+        data:
+          source: csv
+          train: reviews.csv
+          label: label
+          validation_split: 0.0
+          preprocessing: [{type: TextVectorization, max_tokens: 20, output_mode: multi_hot}]
+        model:
+          input_shape: [1]
+          input_dtype: string
+          layers: [Flatten, {type: Dense, units: 1, activation: sigmoid}]
+        optimizer: {type: adam, learning_rate: 0.1}
+        loss: binary_crossentropy
+        training: {epochs: 2}
+        """
+    )
+    trained = runner.invoke(cli, ["train", str(config), "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert trained.exit_code == 0, trained.stderr
+    run = Path(json.loads(trained.stdout)["run_dir"])
+    inputs = tmp_path / "new.csv"
+    inputs.write_text("text\ngreat movie\nawful movie\n")
+    result = runner.invoke(cli, ["predict", str(run), str(inputs)])
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(result.stdout)["predictions"]
+    import tensorflow as tf
+
+    model = keras.models.load_model(run / "model.keras")
+    expected = np.asarray(model(tf.constant([["great movie"], ["awful movie"]])))[:, 0]
+    assert [r["class_index"] for r in got] == (expected > 0.5).astype(int).tolist()
+    chosen = np.where(expected > 0.5, expected, 1 - expected)
+    assert [r["probability"] for r in got] == pytest.approx(chosen.tolist(), abs=1e-5)
