@@ -89,9 +89,12 @@ class GradientMonitor(keras.callbacks.Callback):
     """Global gradient norm and clipped-step fraction per epoch, added to the epoch logs.
 
     The optimizer's ``_clip_gradients`` (called by ``apply`` inside the compiled train step, on unscaled
-    gradients under loss scaling) is wrapped on the instance to update four TF variables; the callback reads
-    them once per epoch, so it adds no per-batch Python work. Logs ``grad_norm`` (mean over steps),
-    ``grad_norm_max`` and ``clipped_frac``; warns when gradients vanish (< 1e-7) or explode (> 1e4 or non-finite).
+    gradients under loss scaling) is wrapped on the instance. The global norm is computed once, as Keras computes
+    it, and reused: under ``global_clipnorm`` the clipping scales by it with Keras' own formula (the update is
+    bit-identical to an unmonitored run), under ``clipnorm`` the per-tensor squared sums decide "clipped". One
+    stacked TF variable ``[sum of norms, max norm, steps, clipped steps]`` is updated per step and read once per
+    epoch, so the monitor adds no per-batch Python work. Logs ``grad_norm`` (mean over steps), ``grad_norm_max``
+    and ``clipped_frac``; warns when gradients vanish (< 1e-7) or explode (> 1e4 or non-finite).
 
     Args:
         optimizer: The compiled model's optimizer.
@@ -103,56 +106,61 @@ class GradientMonitor(keras.callbacks.Callback):
 
         self.inner = getattr(optimizer, "inner_optimizer", optimizer)
         self.clip = clip_settings(optimizer)
-        make = lambda name: tf.Variable(  # noqa: E731
-            0.0,
+        self.stats = tf.Variable(
+            tf.zeros([4], tf.float32),
             trainable=False,
-            dtype=tf.float32,
-            name=f"dlkit_grad_{name}",
+            name="dlkit_grad_stats",
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
-        self.sum_norm, self.max_norm, self.steps, self.clipped = (make(n) for n in ("sum", "max", "steps", "clipped"))
         original = self.inner._clip_gradients
         monitor = self
 
         def _clip_gradients(grads: list[Any]) -> list[Any]:
-            monitor._record(grads)
-            return original(grads)
+            return monitor._clip_and_record(grads, original)
 
         self.inner._clip_gradients = _clip_gradients
 
-    def _record(self, grads: list[Any]) -> None:
+    def _clip_and_record(self, grads: list[Any], original: Callable[[list[Any]], list[Any]]) -> list[Any]:
         import tensorflow as tf
 
-        present = [tf.cast(g, tf.float32) for g in grads if g is not None]
-        if not present:
-            return
-        norm = tf.linalg.global_norm(present)
-        if "global_clipnorm" in self.clip:
-            clipped = norm > self.clip["global_clipnorm"]
-        elif "clipnorm" in self.clip:
-            clipped = tf.reduce_any(tf.stack([tf.norm(g) > self.clip["clipnorm"] for g in present]))
-        elif "clipvalue" in self.clip:
-            clipped = tf.reduce_any(tf.stack([tf.reduce_max(tf.abs(g)) > self.clip["clipvalue"] for g in present]))
+        ops = keras.ops
+        squares = [ops.sum(ops.square(g)) for g in grads if g is not None]
+        if not squares:
+            return original(grads)
+        stacked = ops.stack(squares)
+        norm = ops.sqrt(ops.sum(stacked))  # keras.src.optimizers.base_optimizer.global_norm, op for op
+        limit = self.clip.get("global_clipnorm")
+        if limit:
+            # Keras' clip_by_global_norm with the norm computed above (it would compute the same norm again).
+            scale = limit * ops.minimum(1.0 / norm, 1.0 / limit)
+            scale = scale + (norm - norm)
+            out = [g * scale if g is not None else g for g in grads]
+            clipped = norm > limit
         else:
-            clipped = tf.constant(False)
-        self.sum_norm.assign_add(norm)
-        self.max_norm.assign(tf.maximum(self.max_norm, norm))
-        self.steps.assign_add(1.0)
-        self.clipped.assign_add(tf.cast(clipped, tf.float32))
+            out = original(grads)
+            if "clipnorm" in self.clip:
+                clipped = ops.max(stacked) > self.clip["clipnorm"] ** 2
+            elif "clipvalue" in self.clip:
+                peaks = [ops.max(ops.abs(g)) for g in grads if g is not None]
+                clipped = ops.max(ops.stack(peaks)) > self.clip["clipvalue"]
+            else:
+                clipped = tf.constant(False)
+        norm32 = tf.cast(norm, tf.float32)
+        s = self.stats
+        s.assign(tf.stack([s[0] + norm32, tf.maximum(s[1], norm32), s[2] + 1.0, s[3] + tf.cast(clipped, tf.float32)]))
+        return out
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        for var in (self.sum_norm, self.max_norm, self.steps, self.clipped):
-            var.assign(0.0)
+        self.stats.assign(keras.ops.zeros([4]))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        steps = float(self.steps.numpy())
+        total, peak, steps, clipped = (float(v) for v in self.stats.numpy())
         if not steps or logs is None:
             return
-        mean = float(self.sum_norm.numpy()) / steps
-        peak = float(self.max_norm.numpy())
+        mean = total / steps
         logs["grad_norm"] = mean
         logs["grad_norm_max"] = peak
-        logs["clipped_frac"] = float(self.clipped.numpy()) / steps
+        logs["clipped_frac"] = clipped / steps
         if mean < VANISH:
             log.warning("epoch %d: gradients vanish (mean global norm %.3g < %g)", epoch + 1, mean, VANISH)
         elif not math.isfinite(peak) or peak > EXPLODE:

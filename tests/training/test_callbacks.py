@@ -105,3 +105,33 @@ def test_config_changes_names_each_changed_leaf():
     new = {"layers": [{"type": "Dense", "units": 64}], "input_shape": [4]}
     assert config_changes(old, new, ("model",)) == [(("model", "layers", 0, "units"), 32, 64)]
     assert config_changes({"a": 1}, {"a": 1, "b": 2}, ("optimizer",)) == [(("optimizer", "b"), None, 2)]
+
+
+@pytest.mark.parametrize("clip", [{"global_clipnorm": 0.5}, {"clipnorm": 0.5}, {"clipvalue": 0.05}, {}])
+def test_gradient_monitor_leaves_the_update_bit_identical(clip):
+    x, y = _data()
+    plain = _model(**clip)
+    plain.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    watched = _model(**clip)
+    history = watched.fit(
+        x, y, batch_size=16, epochs=2, verbose=0, shuffle=False, callbacks=[cb.GradientMonitor(watched.optimizer)]
+    )
+    for a, b in zip(plain.get_weights(), watched.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    assert 0.0 < history.history["clipped_frac"][0] <= 1.0 or not clip
+
+
+def test_gradient_monitor_norm_is_the_global_gradient_norm():
+    x, y = _data(16)
+    model = _model()
+    with_grads = _model()
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = keras.losses.mean_squared_error(y, with_grads(x, training=True))
+        loss = tf.reduce_mean(loss)
+    grads = tape.gradient(loss, with_grads.trainable_variables)
+    expected = float(tf.linalg.global_norm(grads))
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[cb.GradientMonitor(model.optimizer)])
+    assert history.history["grad_norm"][0] == pytest.approx(expected, rel=1e-5)
+    assert history.history["grad_norm_max"][0] == pytest.approx(expected, rel=1e-5)
