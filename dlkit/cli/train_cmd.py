@@ -38,6 +38,25 @@ def _logging() -> Iterator[None]:
         logger.propagate = saved[1]
 
 
+_SPLITS = ("train", "validation", "test")
+
+
+def _plain(key: str, value: Any) -> str:
+    """A dry-run plan value as human text: ``train 1258, validation 180, test 359``, ``cpu (x86_64)``."""
+    if isinstance(value, dict):
+        if key == "device" and "kind" in value:
+            count = value.get("count") or 1
+            name = f" ({value['name']})" if value.get("name") else ""
+            return f"{value['kind']}{name}" + (f" x{count}" if count > 1 else "")
+        keys = [k for k in _SPLITS if k in value] + [k for k in value if k not in _SPLITS]
+        return ", ".join(f"{k} {_plain(k, value[k])}" for k in keys) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(key, v) for v in value) or "none"
+    if value is None:
+        return "none"
+    return str(value)
+
+
 def _run(
     configs: tuple[str, ...],
     overrides: tuple[str, ...],
@@ -97,12 +116,20 @@ def train(
     if bool(configs) == bool(resume_dir):
         raise UsageError("give CONFIG files to start a run, or --resume RUN_DIR to continue one (not both)")
     with _logging():
-        result = _run(configs, overrides, name, runs_dir, resume_dir, dry_run, plugins)
+        try:
+            result = _run(configs, overrides, name, runs_dir, resume_dir, dry_run, plugins)
+        except BaseException as error:
+            # A run that started and then stopped (signal, divergence, failure) still prints its JSON object,
+            # so a script learns the run_dir to resume; the error is then rendered with its exit code.
+            stopped = getattr(error, "result", None)
+            if as_json and stopped is not None:
+                emit_json(stopped.as_json())
+            raise
     if as_json:
         emit_json(result.as_json())
     elif result.plan is not None:
         for key, value in result.plan.items():
-            info(f"{key}: {value}")
+            info(f"{key}: {_plain(key, value)}")
         info("dry run: nothing was written")
     elif result.worker is not None:
         info(f"{result.worker} {result.status}: {result.epochs} epochs; the chief wrote the run folder")

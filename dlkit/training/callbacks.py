@@ -146,8 +146,10 @@ class GradientMonitor(keras.callbacks.Callback):
             else:
                 clipped = tf.constant(False)
         norm32 = tf.cast(norm, tf.float32)
-        s = self.stats
-        s.assign(tf.stack([s[0] + norm32, tf.maximum(s[1], norm32), s[2] + 1.0, s[3] + tf.cast(clipped, tf.float32)]))
+        # One elementwise update: max(stats + [norm, 0, 1, clipped], [-inf, norm, -inf, -inf]).
+        low = -math.inf
+        step = tf.stack([norm32, 0.0, 1.0, tf.cast(clipped, tf.float32)])
+        self.stats.assign(tf.maximum(self.stats + step, tf.stack([low, norm32, low, low])))
         return out
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -383,3 +385,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.store.save(self.model, epoch + 1, state)
         if self.after_save is not None:
             self.after_save(epoch + 1)
+
+
+class FirstStep(keras.callbacks.Callback):
+    """Records ``at`` = ``time.time()`` when the first training batch begins (run.json ``timings.first_step_at``).
+
+    Acts once: later batches find ``at`` set and return (Keras calls every callback's batch hooks anyway).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: float | None = None
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.at is None:
+            self.at = time.time()

@@ -12,6 +12,7 @@ so epoch k sees the same order as in an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dlkit.atomic import atomic_path, save_with, write_text
-from dlkit.errors import ConfigError, DivergedError, Interrupted, Problem, UsageError
+from dlkit.errors import ConfigError, DataError, DivergedError, Interrupted, Problem, UsageError, tf_message
 from dlkit.training import run_dir as rd
 from dlkit.training.checkpoint import CheckpointStore, Restored
 
@@ -387,9 +388,11 @@ class Runner:
         cfg = self.s.cfg
         model = self.s.model
         user = self.s.api.build_callbacks(cfg.callbacks, run_dir=self.run, where=self.s.loaded.where)
+        self.user_callbacks = user
         from dlkit.training.distribute import needs_custom_loop
 
-        front: list[Any] = [cb.NanGuard()]
+        self.first_step = getattr(self, "first_step", None) or cb.FirstStep()  # a NaN retry keeps the first
+        front: list[Any] = [self.first_step, cb.NanGuard()]
         if not needs_custom_loop(self.s.strategy):
             front.insert(0, stop_on_signal(flag))
         monitor_on = cfg.training.gradient_monitor
@@ -416,7 +419,7 @@ class Runner:
             self.store, user, monitor, restored.state if restored else None, augmentation=augmentation
         )
         checkpoint.extra["lr_scale"] = self.lr_scale
-        checkpoint.after_save = lambda done: rd.update_run_json(self.run, epochs_done=done)
+        checkpoint.after_save = lambda done: rd.update_run_json(self.run, epochs_done=done, timings=self._timings())
         back.append(checkpoint)
         progress = None
         if self.console is not None:
@@ -526,20 +529,33 @@ class Runner:
                         status="interrupted",
                         epochs_done=done,
                         finished_at=_now(),
-                        timings={"train_s": round(time.time() - started, 3)},
+                        timings={"train_s": round(time.time() - started, 3), **self._timings()},
                     )
                     import signal as _signal
 
                     name = _signal.Signals(stop.signum).name
-                    raise Interrupted(
-                        f"interrupted by {name} during epoch {done + 1}; the checkpoint after epoch {done} is kept.\n"
-                        f"Resume with: dlkit train --resume {self.run}",
-                        stop.signum,
-                    ) from None
-                except Interrupted:
-                    rd.update_run_json(
-                        self.run, status="interrupted", epochs_done=self._epochs_done(), finished_at=_now()
+                    kept = (
+                        f"the checkpoint after epoch {done} is kept"
+                        if done
+                        else "no epoch had finished, so there is no checkpoint yet"
                     )
+                    raise self._tagged(
+                        Interrupted(
+                            f"interrupted by {name} during epoch {done + 1}; {kept}.\n"
+                            f"Resume with: dlkit train --resume {self.run}",
+                            stop.signum,
+                        ),
+                        "interrupted",
+                    ) from None
+                except Interrupted as stopped:
+                    rd.update_run_json(
+                        self.run,
+                        status="interrupted",
+                        epochs_done=self._epochs_done(),
+                        finished_at=_now(),
+                        timings=self._timings(),
+                    )
+                    self._tagged(stopped, "interrupted")
                     raise
                 except Diverged as bad:
                     done = self._epochs_done()
@@ -577,15 +593,35 @@ class Runner:
                         continue
                     self._save_last_good()
                     rd.update_run_json(
-                        self.run, status="diverged", epochs_done=done, finished_at=_now(), diverged=str(bad)
+                        self.run,
+                        status="diverged",
+                        epochs_done=done,
+                        finished_at=_now(),
+                        diverged=str(bad),
+                        timings=self._timings(),
+                    )
+                    kept = (
+                        f"The checkpoint after epoch {done} is kept."
+                        if done
+                        else "No epoch finished, so there is no checkpoint to resume from."
                     )
                     hint = (
-                        f"The checkpoint after epoch {done} is kept. Lower optimizer.learning_rate, set "
-                        "optimizer.global_clipnorm, or set training.nan_recovery."
+                        f"{kept} Lower optimizer.learning_rate, set optimizer.global_clipnorm, or set "
+                        "training.nan_recovery."
                     )
-                    raise DivergedError(f"training diverged: {bad}. {hint}") from None
-                except BaseException:
-                    rd.update_run_json(self.run, status="failed", epochs_done=self._epochs_done(), finished_at=_now())
+                    raise self._tagged(DivergedError(f"training diverged: {bad}. {hint}"), "diverged") from None
+                except BaseException as error:
+                    rd.update_run_json(
+                        self.run,
+                        status="failed",
+                        epochs_done=self._epochs_done(),
+                        finished_at=_now(),
+                        timings=self._timings(),
+                    )
+                    mapped = _input_error(error) or self._callback_error(error)
+                    if mapped is not None:
+                        raise self._tagged(mapped, "failed") from None
+                    self._tagged(error, "failed")
                     raise
         epochs = self._epochs_done()
         metrics = {k: float(v[-1]) for k, v in (history.history if history else {}).items() if v}
@@ -603,9 +639,47 @@ class Runner:
             finished_at=_now(),
             metrics=metrics,
             loss_scale=loss_scale(s.model),
-            timings={"train_s": round(time.time() - started, 3)},
+            timings={"train_s": round(time.time() - started, 3), **self._timings()},
         )
         return TrainResult(self.run, epochs, metrics, "completed")
+
+    def _timings(self) -> dict[str, float]:
+        """``process_start`` and ``first_step_at`` (epoch seconds) for run.json's ``timings``."""
+        out: dict[str, float] = {}
+        start = process_start()
+        if start is not None:
+            out["process_start"] = start
+        first = getattr(self, "first_step", None)
+        if first is not None and first.at is not None:
+            out["first_step_at"] = round(first.at, 3)
+        return out
+
+    def _callback_error(self, error: BaseException) -> ConfigError | None:
+        """A ValueError/TypeError raised inside ``fit`` by one of the config's callbacks (e.g. EarlyStopping with
+        ``monitor`` Keras cannot rank in mode auto) as a ConfigError naming ``callbacks[i]``; None otherwise."""
+        user = getattr(self, "user_callbacks", None) or []
+        if not isinstance(error, (ValueError, TypeError)) or not user:
+            return None
+        index = None
+        trace = error.__traceback__
+        while trace is not None:
+            owner = trace.tb_frame.f_locals.get("self")
+            hit = next((i for i, c in enumerate(user) if c is owner), None)
+            index = hit if hit is not None else index
+            trace = trace.tb_next
+        if index is None:
+            return None
+        key: tuple[Any, ...] = ("callbacks", index)
+        if "monitor=" in str(error):
+            key += ("monitor",)
+        text = " ".join(str(error).split())
+        return ConfigError(problems=[self.s.loaded.problem(key, f"{type(user[index]).__name__} failed: {text}")])
+
+    def _tagged(self, error: BaseException, status: str) -> BaseException:
+        """Attach the run's :class:`TrainResult` (``error.result``) so ``--json`` can still print it."""
+        with contextlib.suppress(Exception):  # an exception type without __dict__: nothing to attach
+            error.result = TrainResult(self.run, self._epochs_done(), {}, status)  # type: ignore[attr-defined]
+        return error
 
     def _save_last_good(self) -> None:
         """``checkpoints/last.keras`` from the newest epoch checkpoint (after a stop or divergence the model in
@@ -619,6 +693,36 @@ class Runner:
     def _epochs_done(self) -> int:
         epochs = self.store.epochs()
         return epochs[-1] if epochs else 0
+
+
+def process_start() -> float | None:
+    """When this process started (epoch seconds, ~10 ms), from /proc; None where /proc is not available."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return round(time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK")), 3)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_INPUT_NODES = ("Iterator::", "IteratorGetNext", "MultiDeviceIteratorGetNextFromShard")
+
+
+def _input_error(error: BaseException) -> DataError | None:
+    """A TensorFlow error raised by the input pipeline inside ``fit`` (a truncated image, a corrupt record) as a
+    DataError with its readable line; None for anything else (errors in the model stay internal errors)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.DataLossError)):
+        return None
+    text = str(getattr(error, "message", None) or error)
+    if not isinstance(error, tf.errors.DataLossError) and not any(node in text for node in _INPUT_NODES):
+        return None
+    import re
+
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("[[", "<stack"))]
+    detail = next((ln for ln in reversed(lines) if "Iterator::" in ln), None)
+    detail = re.sub(r"^.*?Iterator::[\w:]+:\s*", "", detail) if detail is not None else tf_message(error)
+    return DataError(f"reading the training data failed during training: {detail[:300]}")
 
 
 def _is_schedule(optimizer: Any) -> bool:
@@ -659,7 +763,7 @@ def _run_json(session: Session, command: list[str] | None, run: Path) -> dict[st
         "steps_per_execution": session.steps_per_execution,
         "params": int(session.model.count_params()),
         "started_at": _now(),
-        "timings": {"prepare_s": session.extra.get("prepare_s")},
+        "timings": {"prepare_s": session.extra.get("prepare_s"), "process_start": process_start()},
         "jit_compile": session.cfg.training.jit_compile,
         "frozen": {k: resolved_config(loaded).get(k) for k in FROZEN_SECTIONS},
     }

@@ -238,3 +238,76 @@ def test_worker_result_names_the_cluster_role():
     scratch = trainer.TrainResult(Path("/tmp/scratch-gone"), 3, {}, "completed")
     result = trainer._worker_result(session, scratch)
     assert result.run_dir is None and result.worker == "worker-1" and result.epochs == 3
+
+
+def test_dry_run_prints_human_text_not_python_reprs(runner, config, tmp_path):
+    result = _train(runner, config, "--runs-dir", tmp_path / "runs", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "samples: train 144, validation 48" in result.stderr
+    device = next(line for line in result.stderr.splitlines() if line.startswith("device: "))
+    assert "{" not in result.stderr and "'" not in device and device.startswith("device: cpu")
+
+
+def test_a_callback_keras_refuses_during_fit_is_a_config_error_and_json_still_prints(runner, config, tmp_path):
+    runs = tmp_path / "runs"
+    result = _train(
+        runner,
+        config,
+        "--runs-dir",
+        runs,
+        "--json",
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "callbacks=[{type: EarlyStopping, monitor: my_log}]",
+    )
+    assert result.exit_code == 2, result.stderr
+    assert "callbacks[0].monitor: EarlyStopping failed: EarlyStopping callback received monitor=my_log" in result.stderr
+    assert "internal error" not in result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "failed" and out["run_dir"] == str(runs / "tiny" / "001")
+    assert json.loads((runs / "tiny" / "001" / "run.json").read_text())["status"] == "failed"
+
+
+def test_first_epoch_divergence_says_there_is_no_checkpoint_and_json_prints(runner, write_config, tmp_path):
+    text = CONFIG.replace(
+        "optimizer: {type: adam, learning_rate: 0.01, global_clipnorm: 1.0}",
+        "optimizer: {type: sgd, learning_rate: 1.0e+30}",
+    )
+    runs = tmp_path / "runs"
+    result = _train(runner, write_config(text), "--runs-dir", runs, "--json", "--set", "training.epochs=1")
+    assert result.exit_code == 4, result.stderr
+    assert "No epoch finished, so there is no checkpoint to resume from" in result.stderr
+    assert "checkpoint after epoch 0" not in result.stderr
+    out = json.loads(result.stdout)
+    assert out == {"run_dir": str(runs / "tiny" / "001"), "epochs": 0, "metrics": {}, "status": "diverged"}
+    timings = json.loads((runs / "tiny" / "001" / "run.json").read_text())["timings"]
+    assert timings["process_start"] <= timings["first_step_at"]
+
+
+def test_a_corrupt_image_found_during_fit_is_a_data_error(runner, write_config, tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        folder = tmp_path / "imgs" / label
+        folder.mkdir(parents=True)
+        for i in range(8):
+            Image.new("L", (8, 8), color=i * 20).save(folder / f"{i}.png")
+    good = (tmp_path / "imgs" / "a" / "0.png").read_bytes()
+    (tmp_path / "imgs" / "a" / "zz.png").write_bytes(good[:60])  # valid header, truncated body
+    text = f"""
+name: imgs
+data: {{source: images, train: {tmp_path / "imgs"}, image_size: [8, 8], color_mode: grayscale, batch_size: 4}}
+model:
+  input_shape: [8, 8, 1]
+  layers: [Flatten, {{type: Dense, units: 2, activation: softmax}}]
+loss: sparse_categorical_crossentropy
+training: {{epochs: 1}}
+"""
+    runs = tmp_path / "runs"
+    result = _train(runner, write_config(text), "--runs-dir", runs, "--json")
+    assert result.exit_code == 3, result.stderr
+    assert "error: reading the training data failed during training: Invalid PNG data, size 60" in result.stderr
+    assert "Graph execution error" not in result.stderr and "internal error" not in result.stderr
+    assert json.loads(result.stdout)["status"] == "failed"
+    assert json.loads((runs / "imgs" / "001" / "run.json").read_text())["status"] == "failed"
