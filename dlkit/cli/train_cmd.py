@@ -14,28 +14,43 @@ from dlkit.cli.render import emit_json, err_console, handle_errors, info
 
 
 class _ConsoleLog(logging.Handler):
-    """dlkit's log records (warnings, run folder) as lines on the stderr console."""
+    """dlkit's log records (warnings, run folder) as lines on the stderr console.
+
+    Also receives Keras/TensorFlow's ``absl`` warnings (e.g. the legacy ``.h5`` save notice), shown once each as
+    dlkit ``warning:`` lines instead of Python's raw ``WARNING:absl:...`` fallback format.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.name.startswith("absl"):
+            if record.levelno < logging.WARNING or text in self.seen:
+                return
+            self.seen.add(text)
         prefix = "warning: " if record.levelno >= logging.WARNING else ""
-        info(prefix + record.getMessage())
+        info(prefix + text)
 
 
 @contextlib.contextmanager
 def _logging() -> Iterator[None]:
     """Show dlkit's INFO/WARNING records on stderr while the command runs; restore the logger afterwards."""
-    logger = logging.getLogger("dlkit")
     handler = _ConsoleLog()
-    saved = (logger.level, logger.propagate)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    loggers = [(logging.getLogger("dlkit"), logging.INFO), (logging.getLogger("absl"), logging.WARNING)]
+    saved = [(logger.level, logger.propagate) for logger, _ in loggers]
+    for logger, level in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
+        for (logger, _), (level, propagate) in zip(loggers, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
 
 
 _SPLITS = ("train", "validation", "test")

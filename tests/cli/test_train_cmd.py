@@ -311,3 +311,20 @@ training: {{epochs: 1}}
     assert "Graph execution error" not in result.stderr and "internal error" not in result.stderr
     assert json.loads(result.stdout)["status"] == "failed"
     assert json.loads((runs / "imgs" / "001" / "run.json").read_text())["status"] == "failed"
+
+
+def test_keras_absl_warnings_are_dlkit_warning_lines(runner, config, tmp_path):
+    result = _train(
+        runner,
+        config,
+        "--runs-dir",
+        tmp_path / "runs",
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "callbacks=[{type: ModelCheckpoint, filepath: best.h5}]",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "WARNING:absl" not in result.stderr
+    assert "warning: You are saving your model as an HDF5 file" in result.stderr
+    assert (tmp_path / "runs" / "tiny" / "001" / "best.h5").is_file()
