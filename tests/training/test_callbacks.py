@@ -135,3 +135,21 @@ def test_gradient_monitor_norm_is_the_global_gradient_norm():
     history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[cb.GradientMonitor(model.optimizer)])
     assert history.history["grad_norm"][0] == pytest.approx(expected, rel=1e-5)
     assert history.history["grad_norm_max"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_first_step_records_the_first_train_batch_once():
+    import time
+
+    x, y = _data()
+    model = _model()
+    first = cb.FirstStep()
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(first.at)
+
+    before = time.time()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[first, Spy()])
+    assert len(seen) == 8 and len(set(seen)) == 1
+    assert before <= seen[0] <= time.time()
