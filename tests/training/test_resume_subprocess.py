@@ -60,7 +60,9 @@ def runs(tmp_path_factory):
     runs_dir = root / "runs"
     procs = {
         name: subprocess.Popen(
-            _dlkit("train", str(config), "--runs-dir", str(runs_dir), "--name", name),
+            # SIGINT/SIGTERM runs use --json: the one JSON object (status, run_dir) must still reach stdout.
+            _dlkit("train", str(config), "--runs-dir", str(runs_dir), "--name", name)
+            + (["--json"] if name in ("SIGINT", "SIGTERM") else []),
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -117,7 +119,7 @@ def test_same_config_and_seed_give_identical_weights_in_two_processes(runs):
 @pytest.mark.parametrize("name", list(SIGNALS))
 def test_killed_run_resumes_to_the_same_weights(runs, name):
     runs_dir, killed, resumed = runs
-    code, _, err, info = killed[name]
+    code, stdout, err, info = killed[name]
     run = runs_dir / name / "001"
     if name == "SIGKILL":
         assert code == -signal.SIGKILL
@@ -129,6 +131,9 @@ def test_killed_run_resumes_to_the_same_weights(runs, name):
         assert f"Resume with: dlkit train --resume {run}" in err
         assert "Traceback" not in err and "Aborted" not in err
         assert 1 <= info["epochs_done"] < 4
+        stopped = json.loads(stdout)
+        assert stopped["status"] == "interrupted" and stopped["run_dir"] == str(run)
+        assert stopped["epochs"] == info["epochs_done"]
     assert info["epochs_done"] < 4  # after SIGKILL run.json may lag the newest checkpoint by one write
     rcode, out, rerr = resumed[name]
     assert rcode == 0, rerr
