@@ -65,6 +65,7 @@ class Progress(keras.callbacks.Callback):
             TextColumn("{task.fields[info]}"),
             console=self.console,
             transient=True,
+            refresh_per_second=4,  # rich's default 10 Hz redraw thread competes with training on small CPUs
         )
         self._bar.start()
         self._task = self._bar.add_task("train", total=self.steps, info="")

@@ -178,7 +178,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[Any, Any]:
     import keras
 
     from dlkit.training.checkpoint import CheckpointStore
-    from dlkit.training.trainer import load_run_config
+    from dlkit.training.frozen import load_run_config
 
     run = resolve_run_dir(run_dir)
     import_run_plugins(run)

@@ -13,7 +13,6 @@ so epoch k sees the same order as in an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import math
@@ -27,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from dlkit.atomic import atomic_path, save_with, write_text
-from dlkit.errors import ConfigError, DataError, DivergedError, Interrupted, Problem, UsageError, tf_message
+from dlkit.config.render import to_yaml
+from dlkit.errors import ConfigError, DataError, DivergedError, Interrupted, UsageError, tf_message
 from dlkit.training import run_dir as rd
 from dlkit.training.checkpoint import CheckpointStore, Restored
+from dlkit.training.frozen import FROZEN_SECTIONS, frozen_changes, load_run_config, resolved_config
 
 log = logging.getLogger("dlkit.training")
 
 AUTO_STEPS_PER_EXECUTION = 32
-FROZEN_SECTIONS = ("model", "optimizer")
 
 
 def _now() -> str:
@@ -106,113 +106,6 @@ def _api() -> Any:
         build_callbacks=build_callbacks,
         validate_components=validate_components,
     )
-
-
-def load_run_config(run: Path, overrides: tuple[str, ...] | list[str] = ()) -> Any:
-    """The run's resolved ``config.yaml`` (+ ``overrides``) as a LoadedConfig."""
-    api = _api()
-    path = run / rd.CONFIG_YAML
-    if not path.is_file():
-        raise UsageError(f"{run} has no {rd.CONFIG_YAML}; it is not a dlkit run folder")
-    return api.load_config([str(path)], list(overrides), component_checker=api.validate_components)
-
-
-# ---------------------------------------------------------------- config helpers
-
-
-def canonical_config(config: Any) -> dict[str, Any]:
-    """``config`` (a validated Config) as ``dlkit config render`` prints it: every default filled in, component
-    types canonical (``adam`` -> ``Adam``, ``conv2d`` -> ``Conv2D``, ``he_normal`` -> ``HeNormal``)."""
-    from dlkit.config import resolved
-    from dlkit.models import canonicalize
-
-    out: dict[str, Any] = canonicalize(resolved(config))
-    return out
-
-
-def resolved_config(loaded: Any) -> dict[str, Any]:
-    """The run's config in canonical form (what ``config.yaml`` holds and what resume compares)."""
-    return canonical_config(loaded.config)
-
-
-def _frozen_canonical(loaded: Any, frozen: dict[str, Any]) -> dict[str, Any]:
-    """The frozen sections recorded in run.json, put through the schema and canonicalized like the live config.
-
-    Older runs recorded the sections as written (``adam``, no defaults); validating them again puts both sides of
-    the comparison in the same form, so only real edits count as changes.
-    """
-    from pydantic import ValidationError
-
-    from dlkit.config.schema import Config
-
-    raw = copy.deepcopy(loaded.raw)
-    for section in FROZEN_SECTIONS:
-        if section in frozen:
-            raw[section] = copy.deepcopy(frozen[section])
-    try:
-        return canonical_config(Config.model_validate(raw))
-    except ValidationError:
-        from dlkit.models import canonicalize
-
-        out: dict[str, Any] = canonicalize({k: v for k, v in frozen.items() if k in FROZEN_SECTIONS})
-        return out
-
-
-def frozen_changes(loaded: Any, frozen: dict[str, Any]) -> list[Problem]:
-    """One located problem per leaf of the model/optimizer sections that differs from ``frozen`` (run.json)."""
-    old = _frozen_canonical(loaded, frozen)
-    now = resolved_config(loaded)
-    problems: list[Problem] = []
-    for section in FROZEN_SECTIONS:
-        if section not in frozen:
-            continue
-        for path, before, after in config_changes(old.get(section), now.get(section), (section,)):
-            problems.append(
-                loaded.problem(
-                    path,
-                    f"changed: {_short(before)} -> {_short(after)}",
-                    hint="A run resumes only with the model and optimizer it started with; start a new run instead.",
-                )
-            )
-    return problems
-
-
-def _to_yaml(data: dict[str, Any]) -> str:
-    try:
-        from dlkit.config.render import to_yaml
-
-        return str(to_yaml(data))
-    except ImportError:
-        import yaml
-
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def config_changes(old: Any, new: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], Any, Any]]:
-    """Every leaf that differs between ``old`` and ``new``: ``[(path, old, new), ...]``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in list(old) + [k for k in new if k not in old]:
-            out += config_changes(old.get(key), new.get(key), (*path, key))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        out = []
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            out += config_changes(a, b, (*path, i))
-        return out
-    return [] if old == new else [(path, old, new)]
-
-
-def _short(value: Any) -> str:
-    text = "(unset)" if value is None else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ---------------------------------------------------------------- the session
@@ -859,7 +752,7 @@ def _train(
     # Only the chief writes the run folder; other workers write to scratch space removed at the end.
     target = rd.new_run_dir(runs_dir, name) if session.chief else None
     with worker_dir(target, session.strategy) as run:
-        write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
+        write_text(run / rd.CONFIG_YAML, to_yaml(resolved_config(loaded)))
         write_json(run / rd.RUN_JSON, _run_json(session, command, run))
         if session.chief:
             log.info("run folder: %s", run)
@@ -925,7 +818,7 @@ def _resume(run: Path, overrides: Any, command: Any, console: Any, flag: Any) ->
             f"to train more: dlkit train --resume {run} --set training.epochs={initial_epoch + max(1, epochs)}"
         )
     if overrides:
-        write_text(run / rd.CONFIG_YAML, _to_yaml(resolved_config(loaded)))
+        write_text(run / rd.CONFIG_YAML, to_yaml(resolved_config(loaded)))
     resumes = list(info.get("resumes") or [])
     resumes.append({"at": _now(), "from_epoch": initial_epoch, "overrides": list(overrides), "command": command})
     plugins = list(info.get("plugins") or [])

@@ -12,7 +12,7 @@ keras = pytest.importorskip("keras")
 from dlkit.errors import UsageError  # noqa: E402
 from dlkit.training import callbacks as cb  # noqa: E402
 from dlkit.training.checkpoint import CheckpointStore  # noqa: E402
-from dlkit.training.trainer import config_changes  # noqa: E402
+from dlkit.training.frozen import config_changes  # noqa: E402
 
 
 def _model(**optimizer_kwargs):

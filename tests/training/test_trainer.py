@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from dlkit.training import frozen as frozen_mod
 from dlkit.training import trainer
 
 TINY = """
@@ -64,11 +65,11 @@ def test_old_style_frozen_sections_are_compared_in_canonical_form(write_config):
     loaded = trainer.load_config([write_config(ALIASES)])
     # As older runs recorded them: the sections as written, no defaults, the default optimizer as "adam".
     frozen = {"model": trainer.load_config([write_config(ALIASES)]).raw["model"], "optimizer": {"type": "adam"}}
-    assert trainer.frozen_changes(loaded, frozen) == []
-    assert trainer.frozen_changes(loaded, {k: trainer.resolved_config(loaded)[k] for k in frozen}) == []
+    assert frozen_mod.frozen_changes(loaded, frozen) == []
+    assert frozen_mod.frozen_changes(loaded, {k: frozen_mod.resolved_config(loaded)[k] for k in frozen}) == []
     frozen["optimizer"] = {"type": "sgd"}
     frozen["model"]["layers"][0]["filters"] = 4
-    changes = [p.render() for p in trainer.frozen_changes(loaded, frozen)]
+    changes = [p.render() for p in frozen_mod.frozen_changes(loaded, frozen)]
     assert [c.split("  ", 1)[1].split(". A run")[0] for c in changes] == [
         "model.layers[0].filters: changed: 4 -> 2",
         "optimizer.type: changed: SGD -> Adam",
