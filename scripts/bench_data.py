@@ -126,10 +126,12 @@ def main() -> None:
     arms = ["dlkit", "plain tf.data", "fit(NumPy)"]
     fit: dict[str, list[float]] = {a: [] for a in arms}
     it: dict[str, list[float]] = {a: [] for a in arms[:2]}
-    for _ in range(args.repeats):
-        for arm in arms:  # interleaved, so load changes on a shared machine hit every arm alike
+    for r in range(args.repeats):
+        # Interleaved, so load changes on a shared machine hit every arm alike, and rotated: whichever arm runs
+        # first in a round measured ~1.4x slower here (whatever ran before it), so each arm takes each place.
+        for arm in arms[r % len(arms) :] + arms[: r % len(arms)]:
             fit[arm].append(_fit_rate(arm, cfg, x, y, args))
-        for arm in it:
+        for arm in list(it)[r % len(it) :] + list(it)[: r % len(it)]:
             it[arm].append(_iter_rate(arm, cfg, x, y, args))
 
     print(f"data: {len(x)} samples 32x32x3, batch {args.batch_size}; median of {args.repeats} repeats")
