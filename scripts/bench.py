@@ -10,6 +10,9 @@ Benchmarks (``--only`` takes a comma list of these names):
   script in ``scripts/bench_baselines/`` doing the same math on the same sizes: whole-process wall time,
   steady-state images/s (median of the epochs after the first), time from process start to the first
   training step, and peak RSS (``os.wait4`` of each child).
+- ``torch``: ``dlkit train`` of the seed CNN vs the same model written by hand in PyTorch eager
+  (``bench_baselines/torch_cnn.py``, channels-last): steady-state images/s side by side. Optional: torch is not
+  a dlkit dependency; without it this benchmark prints one line and is skipped.
 - ``cli`` (c): ``dlkit --help``, ``dlkit --version`` and ``dlkit config check`` vs ``python -c "import tensorflow"``.
 - ``latency`` (f): per-sample latency of one trained CNN: Keras ``predict`` vs ``predict_on_batch`` vs a
   ``tf.function`` call vs TFLite float32 and int8 files (``model.export(format="litert")``).
@@ -22,7 +25,8 @@ model, adam, sparse categorical cross-entropy, accuracy, batch 32) with ``valida
 augmentation, regularization, clipping or callbacks, because the seed script has none of them.
 
 Writes ``BENCHMARKS.md`` and ``benchmarks.json`` into ``--out-dir`` (default: the repository root).
-Usage: ``.venv/bin/python scripts/bench.py [--quick] [--repeats N] [--only cnn,cli,...]``.
+Usage: ``.venv/bin/python scripts/bench.py [--quick] [--repeats N] [--only cnn,cli,...] [--merge OLD.json]``.
+``--merge`` keeps the sections of an earlier report that this run did not measure, each labelled with its run.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import argparse
 import csv
 import datetime as dt
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -49,7 +54,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINES = Path(__file__).resolve().parent / "bench_baselines"
-BENCHMARKS = ("cnn", "mlp", "lstm", "cli", "latency", "monitor", "progress", "bf16")
+BENCHMARKS = ("cnn", "mlp", "lstm", "torch", "cli", "latency", "monitor", "progress", "bf16")
 
 # The same model, written once as a dlkit config and once by hand in bench_baselines/<name>.py.
 # Sizes: (samples, epochs) for a full run and for --quick.
@@ -245,6 +250,7 @@ def read_baseline_timing(path: Path, start_time: float, samples: int | None = No
         "epoch_seconds": list(data.get("epoch_seconds", [])),
         "samples_per_cpu_second": [samples / c for c in cpu if c > 0] if samples else [],
         "first_step_s": (first - start_time) if first else None,
+        **{k: data[k] for k in ("torch", "threads", "memory_format") if k in data},
     }
 
 
@@ -403,6 +409,7 @@ class Bench:
             return numbered[-1] if numbered else None
 
     def baseline_train(self, label: str, case: str, samples: int, epochs: int) -> ProcRun:
+        """Run ``bench_baselines/<case>.py`` (a hand-written script) and read back its timing JSON."""
         timing_path = self.work / "timing" / f"{label}-{self._counter + 1:03d}.json"
         timing_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(BASELINES / f"{case}.py"), "--samples", str(samples), "--epochs", str(epochs)]
@@ -431,6 +438,33 @@ class Bench:
             "samples": samples,
             "epochs": epochs,
             "batch_size": 32,
+        }
+
+    # -- dlkit vs PyTorch eager (optional) --------------------------------------------------------------------
+
+    def torch(self) -> None:
+        samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
+        if importlib.util.find_spec("torch") is None:
+            self.say("torch: skipped, torch is not importable here (optional: pip install torch to compare)")
+            self.results["torch"] = {"skipped": "torch is not importable in this environment"}
+            return
+        self.say(f"torch: dlkit train seed CNN vs bench_baselines/torch_cnn.py (PyTorch eager), {samples} samples")
+        config = case_config("cnn", samples, epochs)
+        sides: dict[str, list[ProcRun]] = {"dlkit": [], "pytorch": []}
+        for side in alternate(("dlkit", "pytorch"), self.repeats):
+            if side == "dlkit":
+                sides[side].append(self.dlkit_train("torch-dlkit", config))
+            else:
+                sides[side].append(self.baseline_train("torch-pytorch", "torch_cnn", samples, epochs))
+        torch_runs = [r for r in sides["pytorch"] if r.ok]
+        self.results["torch"] = summarize_pairs(sides["dlkit"], sides["pytorch"], names=("dlkit", "pytorch")) | {
+            "title": "Seed CNN: dlkit train vs PyTorch eager",
+            "samples": samples,
+            "epochs": epochs,
+            "batch_size": 32,
+            "torch_version": torch_runs[0].extra.get("torch") if torch_runs else None,
+            "torch_threads": torch_runs[0].extra.get("threads") if torch_runs else None,
+            "memory_format": torch_runs[0].extra.get("memory_format") if torch_runs else None,
         }
 
     # -- monitor and bf16: dlkit vs dlkit ----------------------------------------------------------------------
@@ -669,6 +703,7 @@ def machine_info() -> dict[str, Any]:
         "tensorflow": version("tensorflow"),
         "keras": version("keras"),
         "dlkit": version("dlkit"),
+        "torch": version("torch"),
         "platform": platform.platform(),
         "loadavg": [round(v, 2) for v in os.getloadavg()],
     }
@@ -687,6 +722,83 @@ def _verdict(value: float | None, ok: Callable[[float], bool]) -> str:
     return "n/a" if value is None else ("met" if ok(value) else "MISSED")
 
 
+def _source_runs(report: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """(date, command) of each run that contributed figures -> the sections it contributed."""
+    runs: dict[tuple[str, str], list[str]] = {}
+    for key in report["results"]:
+        src = report.get("sources", {}).get(key) or {"date": report["date"], "command": report["command"]}
+        runs.setdefault((src["date"], src["command"]), []).append(key)
+    return runs
+
+
+def _source_line(report: dict[str, Any], keys: Sequence[str]) -> list[str]:
+    """'From the run of DATE' under a section, only when the report merges several runs."""
+    runs = _source_runs(report)
+    if len(runs) < 2:
+        return []
+    parts = [
+        f"{', '.join(k for k in ks if k in keys)} from the run of {date}"
+        for (date, _), ks in runs.items()
+        if set(ks) & set(keys)
+    ]
+    return [f"_Figures: {'; '.join(parts)}._", ""]
+
+
+def _render_torch(r: dict[str, Any]) -> list[str]:
+    """The dlkit vs PyTorch eager section."""
+    title = "## dlkit train vs PyTorch eager (seed CNN, same data, batch 32)"
+    if "skipped" in r:
+        return [title, "", f"Skipped: {r['skipped']}.", ""]
+    d, t, q = r["dlkit"], r["pytorch"], r["ratios"]
+    rows = [
+        f"| {name} | {_fmt(s['samples_per_second'], ',.0f')} | {_fmt(s['first_epoch_samples_per_second'], ',.0f')} "
+        f"| {_fmt(s['samples_per_cpu_second'], ',.0f')} | {_fmt(s['wall_s'], '.1f', ' s')} "
+        f"| {_fmt(s['first_step_s'], '.2f', ' s')} | {_fmt(s['peak_rss_mb'], '.0f', ' MiB')} |"
+        for name, s in (("dlkit train", d), (f"PyTorch {r.get('torch_version') or ''} eager", t))
+    ]
+    return [
+        title,
+        "",
+        f"{r['samples']} images x {r['epochs']} epochs; PyTorch in `scripts/bench_baselines/torch_cnn.py`: the same",
+        "layers, cross-entropy on logits, Adam lr 1e-3, a fresh shuffle per epoch, "
+        f"{r.get('memory_format') or 'channels_last'} memory, {r.get('torch_threads') or '?'} threads.",
+        "",
+        "| side | images/s (steady) | images/s (epoch 1) | images/CPU-s | wall | first step | peak RSS |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"images/s ratio dlkit / PyTorch: **{_x(q['samples_per_second'])}** "
+        f"(target: ahead of PyTorch eager, {_verdict(q['samples_per_second'], lambda v: v > 1.0)}); "
+        f"images/CPU-s ratio {_x(q['samples_per_cpu_second'])}; wall ratio {_x(q['wall'])}.",
+        "",
+    ]
+
+
+def merge_reports(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """``new`` plus the sections of ``old`` that ``new`` did not measure, each keeping the run it came from."""
+    merged = dict(new)
+    own = {"date": new["date"], "command": new["command"]}
+    sources = {key: new.get("sources", {}).get(key, own) for key in new["results"]}
+    results = dict(new["results"])
+    for key, value in old["results"].items():
+        if key not in results:
+            results[key] = value
+            sources[key] = old.get("sources", {}).get(key) or {"date": old["date"], "command": old["command"]}
+    merged["results"] = results
+    merged["sources"] = sources
+
+    def section(label: str) -> str:
+        head = label.split("-", 1)[0]
+        return head if head in BENCHMARKS else "cli"
+
+    kept = [r for r in old.get("runs", []) if section(r.get("label", "")) not in new["results"]]
+    merged["runs"] = list(new.get("runs", [])) + kept
+    merged["failures"] = list(new.get("failures", [])) + [
+        f for f in old.get("failures", []) if section(f.split(":", 1)[0]) not in new["results"]
+    ]
+    return merged
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The BENCHMARKS.md text: what ran, on what, and the tables."""
     m = report["machine"]
@@ -694,7 +806,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# dlkit benchmarks",
         "",
-        f"Measured {report['date']} with `{report['command']}` ({report['repeats']} repeats per variant, "
+        f"{'Latest run' if len(_source_runs(report)) > 1 else 'Measured'} {report['date']} with "
+        f"`{report['command']}` ({report['repeats']} repeats per variant, "
         f"{'quick sizes' if report['quick'] else 'full sizes'}); took {report['elapsed_s']:.0f} s.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, TensorFlow {m['tensorflow']}, "
@@ -716,9 +829,18 @@ def render_markdown(report: dict[str, Any]) -> str:
         "callback the scripts use, because `run.json` does not record them.",
         "",
         "Reproduce: `.venv/bin/python scripts/bench.py` (or `make bench`; `--quick` for a smoke test,",
-        "`--only cnn,cli` for a subset, `--repeats N`).",
+        "`--only cnn,cli` for a subset, `--repeats N`, `--merge OLD.json` to keep an earlier report's other",
+        "sections). The `torch` section runs only where PyTorch is importable (it is not a dlkit dependency).",
         "",
     ]
+    runs = _source_runs(report)
+    if len(runs) > 1:
+        lines += [
+            "This report merges runs (`--merge`); each section says which run its figures come from:",
+            "",
+            *[f"- {date}: `{command}`: {', '.join(keys)}" for (date, command), keys in runs.items()],
+            "",
+        ]
     train = [c for c in TRAIN_CASES if c in res]
     if train:
         lines += [
@@ -783,13 +905,17 @@ def render_markdown(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
             *targets,
             "",
+            *_source_line(report, train),
         ]
+    if "torch" in res:
+        lines += _render_torch(res["torch"]) + _source_line(report, ["torch"])
     if "cli" in res:
         lines += ["## Start-up", "", "| command | wall (median) | peak RSS |", "|---|---|---|"]
         for name, r in res["cli"].items():
             lines.append(f"| `{name}` | {_fmt(r['wall_s'], '.3f', ' s')} | {_fmt(r['peak_rss_mb'], '.0f', ' MiB')} |")
         help_s = res["cli"].get("dlkit --help", {}).get("wall_s")
         lines += ["", f"Target `dlkit --help` < 0.3 s: {_verdict(help_s, lambda v: v < 0.3)}.", ""]
+        lines += _source_line(report, ["cli"])
     if "latency" in res:
         r = res["latency"]
         rows = [
@@ -810,6 +936,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(r.get('tflite_float32_max_abs_diff'), '.1e')}, "
             f"int8 {_fmt(r.get('tflite_int8_max_abs_diff'), '.1e')}.",
             "",
+            *_source_line(report, ["latency"]),
         ]
     for key, title, a, b in (
         ("monitor", "Gradient monitor cost (dlkit train, seed CNN)", "on", "off"),
@@ -848,6 +975,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{_fmt(costs[1], '.1f', ' %')} of images/CPU-s ({_verdict(costs[1], lambda v: v < 3)}); target < 3 %."
             )
         lines.append("")
+        lines += _source_line(report, [key])
     if report["failures"]:
         lines += ["## Failures", "", "```", *report["failures"], "```", ""]
     return "\n".join(lines)
@@ -868,6 +996,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--from-json", type=Path, default=None, help="Only re-render BENCHMARKS.md from a benchmarks.json (no runs)."
     )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        help="An earlier benchmarks.json: keep its sections that this run does not measure (labelled by run).",
+    )
     parser.add_argument("--worker", choices=["latency"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -887,9 +1021,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.from_json is not None:
         report = json.loads(args.from_json.read_text(encoding="utf-8"))
+        if args.merge is not None:
+            report = merge_reports(report, json.loads(args.merge.read_text(encoding="utf-8")))
         markdown = render_markdown(report)
         args.out_dir.mkdir(parents=True, exist_ok=True)
         (args.out_dir / "BENCHMARKS.md").write_text(markdown, encoding="utf-8")
+        if args.merge is not None:
+            text = json.dumps(report, indent=2, default=str) + "\n"
+            (args.out_dir / "benchmarks.json").write_text(text, encoding="utf-8")
         print(markdown)
         return 0
 
@@ -921,6 +1060,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failures": bench.failures,
         "runs": bench.runs,
     }
+    if args.merge is not None:
+        report = merge_reports(report, json.loads(args.merge.read_text(encoding="utf-8")))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     markdown = render_markdown(report)
     (args.out_dir / "BENCHMARKS.md").write_text(markdown, encoding="utf-8")

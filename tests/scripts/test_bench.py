@@ -184,3 +184,82 @@ def test_quick_run_end_to_end_writes_the_report(tmp_path):
     assert latency["tflite_int8_bytes"] < latency["tflite_float32_bytes"]
     assert latency["tflite_float32_max_abs_diff"] < 1e-4
     assert "## dlkit train vs the hand-written Keras script" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def _report(bench, date, command, results, runs=()):
+    return {
+        "date": date,
+        "command": command,
+        "repeats": 3,
+        "quick": False,
+        "elapsed_s": 1.0,
+        "machine": bench.machine_info(),
+        "loadavg_end": [0.0],
+        "results": results,
+        "failures": [],
+        "runs": [{"label": label} for label in runs],
+    }
+
+
+def test_torch_section_skips_in_one_line_without_torch(bench, tmp_path, monkeypatch):
+    find_spec = bench.importlib.util.find_spec
+    monkeypatch.setattr(bench.importlib.util, "find_spec", lambda name: None if name == "torch" else find_spec(name))
+    said = []
+    runner = bench.Bench(tmp_path, 1, True, said.append)
+    runner.torch()
+    assert len(said) == 1 and said[0].startswith("torch: skipped, torch is not importable")
+    assert runner.runs == [] and "skipped" in runner.results["torch"]
+    text = bench.render_markdown(_report(bench, "now", "python scripts/bench.py", runner.results))
+    assert "## dlkit train vs PyTorch eager" in text and "Skipped: torch is not importable" in text
+
+
+def test_merge_keeps_unmeasured_sections_and_says_which_run_each_came_from(bench):
+    dlkit = [_run(bench, 10.0, [1.0, 300.0], 800, 4.0)]
+    torch = [_run(bench, 8.0, [1.0, 250.0], 500, 2.0)]
+    keras = [_run(bench, 12.0, [1.0, 200.0], 700, 4.0)]
+    torch_result = bench.summarize_pairs(dlkit, torch, names=("dlkit", "pytorch")) | {"samples": 64, "epochs": 2}
+    cnn = bench.summarize_pairs(dlkit, keras) | {"title": "t", "samples": 64, "epochs": 2}
+    old_cli = {"dlkit --help": {"wall_s": 0.2, "walls": [0.2], "peak_rss_mb": 50.0}}
+    old = _report(
+        bench,
+        "2026-01-01 00:00 UTC",
+        "python scripts/bench.py --repeats 3",
+        {"cnn": {"stale": True}, "cli": old_cli},
+        runs=["cnn-dlkit", "cnn-keras", "dlkit --help", "latency-worker"],
+    )
+    new = _report(
+        bench,
+        "2026-01-02 00:00 UTC",
+        "python scripts/bench.py --only cnn,torch",
+        {"cnn": cnn, "torch": torch_result},
+        runs=["cnn-dlkit", "torch-pytorch"],
+    )
+    merged = bench.merge_reports(new, old)
+    assert merged["results"]["cnn"] is cnn and merged["results"]["cli"] == old_cli
+    assert merged["sources"]["cli"]["date"] == "2026-01-01 00:00 UTC"
+    assert merged["sources"]["torch"]["command"] == "python scripts/bench.py --only cnn,torch"
+    assert [r["label"] for r in merged["runs"]] == ["cnn-dlkit", "torch-pytorch", "dlkit --help", "latency-worker"]
+    text = bench.render_markdown(merged)
+    assert "_Figures: cli from the run of 2026-01-01 00:00 UTC._" in text
+    assert "_Figures: cnn from the run of 2026-01-02 00:00 UTC._" in text
+    assert "images/s ratio dlkit / PyTorch: **1.20x** (target: ahead of PyTorch eager, met)" in text
+    # merging again keeps the earliest run's label on the sections carried over
+    again = bench.merge_reports(_report(bench, "2026-01-03 00:00 UTC", "x", {"torch": torch_result}), merged)
+    assert again["sources"]["cli"]["date"] == "2026-01-01 00:00 UTC"
+    assert again["sources"]["cnn"]["date"] == "2026-01-02 00:00 UTC"
+    # a single run's report has no per-section source lines
+    assert "_Figures:" not in bench.render_markdown(new)
+
+
+@pytest.mark.slow
+def test_torch_baseline_writes_the_timing_the_benchmark_reads(bench, tmp_path):
+    pytest.importorskip("torch")
+    timing = tmp_path / "timing.json"
+    script = REPO / "scripts" / "bench_baselines" / "torch_cnn.py"
+    cmd = [sys.executable, str(script), "--samples", "64", "--epochs", "2", "--timing-out", str(timing)]
+    run = bench.run_process("torch", cmd, tmp_path / "t.log")
+    assert run.ok, Path(run.log).read_text()
+    read = bench.read_baseline_timing(timing, run.start_time)
+    assert len(read["samples_per_second"]) == 2 and all(v > 0 for v in read["samples_per_second"])
+    assert 0 < read["first_step_s"] < run.wall_s
+    assert read["memory_format"] == "channels_last"
