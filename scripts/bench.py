@@ -445,7 +445,7 @@ class Bench:
     def torch(self) -> None:
         samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
         if importlib.util.find_spec("torch") is None:
-            self.say("torch: skipped, torch is not importable here (optional: pip install torch to compare)")
+            self.say("torch: skipped, torch is not importable here (optional: install a CPU build of torch to compare)")
             self.results["torch"] = {"skipped": "torch is not importable in this environment"}
             return
         self.say(f"torch: dlkit train seed CNN vs bench_baselines/torch_cnn.py (PyTorch eager), {samples} samples")
