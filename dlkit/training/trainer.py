@@ -417,12 +417,8 @@ class Runner:
                 except StopRequested as stop:
                     done = self._epochs_done()
                     self._save_last_good()
-                    rd.update_run_json(
-                        self.run,
-                        status="interrupted",
-                        epochs_done=done,
-                        finished_at=_now(),
-                        timings={"train_s": round(time.time() - started, 3), **self._timings()},
+                    self._record_end(
+                        "interrupted", done, timings={"train_s": round(time.time() - started, 3), **self._timings()}
                     )
                     import signal as _signal
 
@@ -441,13 +437,7 @@ class Runner:
                         "interrupted",
                     ) from None
                 except Interrupted as stopped:
-                    rd.update_run_json(
-                        self.run,
-                        status="interrupted",
-                        epochs_done=self._epochs_done(),
-                        finished_at=_now(),
-                        timings=self._timings(),
-                    )
+                    self._record_end("interrupted")
                     self._tagged(stopped, "interrupted")
                     raise
                 except Diverged as bad:
@@ -485,14 +475,7 @@ class Runner:
                         rd.update_run_json(self.run, nan_recoveries=retries)
                         continue
                     self._save_last_good()
-                    rd.update_run_json(
-                        self.run,
-                        status="diverged",
-                        epochs_done=done,
-                        finished_at=_now(),
-                        diverged=str(bad),
-                        timings=self._timings(),
-                    )
+                    self._record_end("diverged", done, diverged=str(bad))
                     kept = (
                         f"The checkpoint after epoch {done} is kept."
                         if done
@@ -504,13 +487,7 @@ class Runner:
                     )
                     raise self._tagged(DivergedError(f"training diverged: {bad}. {hint}"), "diverged") from None
                 except BaseException as error:
-                    rd.update_run_json(
-                        self.run,
-                        status="failed",
-                        epochs_done=self._epochs_done(),
-                        finished_at=_now(),
-                        timings=self._timings(),
-                    )
+                    self._record_end("failed")
                     mapped = _input_error(error) or self._callback_error(error)
                     if mapped is not None:
                         raise self._tagged(mapped, "failed") from None
@@ -524,17 +501,25 @@ class Runner:
         stopped_early = epochs < s.cfg.training.epochs
         from dlkit.training.precision import loss_scale
 
-        rd.update_run_json(
-            self.run,
-            status="completed",
-            epochs_done=epochs,
+        self._record_end(
+            "completed",
+            epochs,
             stopped_early=stopped_early,
-            finished_at=_now(),
             metrics=metrics,
             loss_scale=loss_scale(s.model),
             timings={"train_s": round(time.time() - started, 3), **self._timings()},
         )
         return TrainResult(self.run, epochs, metrics, "completed")
+
+    def _record_end(self, status: str, epochs_done: int | None = None, **extra: Any) -> None:
+        """Write how the run ended to run.json: status, epochs done, finish time and timings (``extra`` wins)."""
+        rd.update_run_json(
+            self.run,
+            status=status,
+            epochs_done=self._epochs_done() if epochs_done is None else epochs_done,
+            finished_at=_now(),
+            **{"timings": self._timings(), **extra},
+        )
 
     def _timings(self) -> dict[str, float]:
         """``process_start`` and ``first_step_at`` (epoch seconds) for run.json's ``timings``."""
