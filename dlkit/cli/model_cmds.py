@@ -8,20 +8,11 @@ import click
 
 from dlkit.cli.render import emit_json, err_console, handle_errors
 from dlkit.errors import UsageError
+from dlkit.models.registry import KINDS
 
-LIST_KINDS = (
-    "layers",
-    "optimizers",
-    "losses",
-    "metrics",
-    "callbacks",
-    "schedules",
-    "datasets",
-    "activations",
-    "initializers",
-    "regularizers",
-    "constraints",
-)
+# The registry's kinds plus the data sources, in the contract's order (`dlkit list layers|...|schedules|datasets`).
+_SPLIT = KINDS.index("schedules") + 1
+LIST_KINDS = (*KINDS[:_SPLIT], "datasets", *KINDS[_SPLIT:])
 
 
 @click.command()
