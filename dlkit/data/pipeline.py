@@ -88,6 +88,22 @@ def _gathered_batches(split: Split, cfg: Any, shuffle: bool) -> Any:
     return ds.map(lambda i: (tf.gather(x, i), tf.gather(y, i)), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _finish(ds: Any) -> Any:
+    """Prefetch, and switch off tf.data's autotuning model (``Options.autotune.enabled = False``).
+
+    Keras makes a new iterator every epoch (for training and again for validation) and drops the old one
+    before it is exhausted. With autotuning on, dropping it waits for the autotune thread: 0.5-1 s in over
+    half the epochs, measured on the 2-core CPU machine (TF 2.21; see FIELD_NOTES.md). The knobs
+    set to AUTOTUNE still work without it: a parallel map then stays at the parallelism autotune starts from
+    (one call per core, at most 16) and ``prefetch`` keeps its own buffer autotuner.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
 def make_dataset(
     split: Split,
     loaded: Loaded,
@@ -121,7 +137,7 @@ def make_dataset(
         ds = ds.map(_caster(dtype), num_parallel_calls=auto)
     if training and augmentation:
         ds = ds.map(_augmenter(augmentation), num_parallel_calls=auto)
-    return ds.prefetch(auto)
+    return _finish(ds)
 
 
 def from_stream(stream: Any, cfg: Any, *, training: bool, augmentation: list[Any] | None, dtype: str) -> Any:
@@ -135,4 +151,4 @@ def from_stream(stream: Any, cfg: Any, *, training: bool, augmentation: list[Any
     ds = ds.batch(cfg.data.batch_size, num_parallel_calls=auto).map(_caster(dtype), num_parallel_calls=auto)
     if training and augmentation:
         ds = ds.map(_augmenter(augmentation), num_parallel_calls=auto)
-    return ds.prefetch(auto)
+    return _finish(ds)

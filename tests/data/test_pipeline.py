@@ -36,6 +36,19 @@ def test_same_seed_same_orders_and_a_new_order_each_epoch(tmp_path):
     assert _epoch(other.train) != a1
 
 
+def test_every_split_turns_off_the_autotune_thread(tmp_path):
+    # With autotune on, Keras dropping each epoch's unfinished iterator waits 0.5-1 s (FIELD_NOTES.md).
+    path = _indexed(tmp_path)
+    cfg = make_config({"source": "npz", "path": path, "validation_split": 0.25, "test_split": 0.25})
+    bundle = load_data(cfg)
+    for ds in (bundle.train, bundle.validation, bundle.test):
+        assert ds.options().autotune.enabled is False
+    it = iter(bundle.train)
+    next(it)
+    del it  # dropping a partly read iterator still works
+    assert len(_epoch(bundle.train)) == 20
+
+
 def test_validation_is_not_shuffled_and_holdout_is_seeded(tmp_path):
     path = _indexed(tmp_path)
     cfg = make_config({"source": "npz", "path": path, "validation_split": 0.25, "test_split": 0.25})
