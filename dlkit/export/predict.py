@@ -87,23 +87,11 @@ def _read_csv(
 
 
 def _read_npz(path: Path, cfg: Any) -> tuple[list[str], np.ndarray]:
+    """Ids and inputs of an npz file: the run's ``data.x_key`` array (``x`` outside a run), or its only array."""
+    from dlkit.data.npz_arrays import read_npz
+
     key = cfg.data.x_key if cfg is not None else "x"
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if key not in names and len(names) == 1:
-                key = names[0]
-            if key not in names:
-                raise DataError(
-                    problems=[
-                        Problem(
-                            file=str(path), message=f"no array named {key!r}", hint=f"It holds: {', '.join(names)}."
-                        )
-                    ]
-                )
-            x = np.asarray(archive[key])
-    except (OSError, ValueError) as error:
-        raise DataError(problems=[Problem(file=str(path), message=f"cannot read npz: {error}")]) from error
+    (x,) = read_npz(path, (key,), single=True, hint=f"save the inputs as '{key}' or as the file's only array.")
     return [f"{path.name}[{i}]" for i in range(len(x))], x
 
 

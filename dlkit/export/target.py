@@ -177,28 +177,13 @@ def standalone_split(path: Path, split: str) -> SplitData:
     """``x``/``y`` of an npz file for a model outside any run; the task is told from the outputs (``auto``).
 
     Raises:
-        DataError: missing file, no ``x``/``y`` arrays, or lengths that differ.
+        DataError: missing or unreadable file, no ``x``/``y`` arrays, or lengths that differ.
     """
     if not path.is_file():
         raise DataError(problems=[Problem(path="--data", message="no such file", got=str(path))])
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if "x" not in names or "y" not in names:
-                raise DataError(
-                    problems=[
-                        Problem(
-                            file=str(path),
-                            path="--data",
-                            message=f"expected arrays x and y (it holds: {', '.join(names) or 'nothing'})",
-                            hint="Outside a run folder dlkit reads the npz arrays named x and y.",
-                        )
-                    ]
-                )
-            x, y = np.asarray(archive["x"]), np.asarray(archive["y"])
-    except (OSError, ValueError) as error:
-        problem = Problem(file=str(path), path="--data", message=f"cannot read npz: {error}")
-        raise DataError(problems=[problem]) from error
+    from dlkit.data.npz_arrays import read_npz
+
+    x, y = read_npz(path, ("x", "y"), where="--data", hint="outside a run folder dlkit reads the arrays named x and y.")
     if len(x) != len(y) or len(x) == 0:
         raise DataError(
             problems=[Problem(file=str(path), path="--data", message=f"x has {len(x)} samples and y has {len(y)}")]
