@@ -143,3 +143,17 @@ def test_evaluate_data_and_predict_errors_come_from_the_shared_reader(tmp_path: 
         with pytest.raises(DataError, match=r"cannot read as \.npz \(No data left in file\)") as err:
             read()
         assert err.value.exit_code == 3
+
+
+def test_training_reader_refuses_a_scalar_array(tmp_path):
+    from data_helpers import make_config
+
+    from dlkit.data import load_data
+
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.float32(5), y=np.arange(3))
+    with pytest.raises(DataError) as info:
+        load_data(make_config({"source": "npz", "path": str(path)}))
+    problem = info.value.problems[0]
+    assert problem.message == "'x' is a single number, not one row per sample"
+    assert problem.file == str(path) and problem.path == "data.path"
