@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -217,6 +218,23 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def _default_metric_name(item: dict[str, Any]) -> str | None:
+    """The ``name`` a metric class logs under when the config sets none (``FBetaScore`` -> ``fbeta_score``,
+    which :func:`_snake` cannot derive); None for unknown types and for names ``compile`` resolves itself."""
+    name = component_name(item)
+    entry = registry.lookup("metrics", name) if name is not None and "name" not in item else None
+    if entry is None or (entry.name.islower() and set(item) == {"type"}):
+        return None  # `{type: mae}` stays the string `mae` and is logged under it
+    target = registry.sibling_class(entry)
+    if target is None:
+        return None
+    try:
+        param = inspect.signature(target.obj).parameters.get("name")
+    except (TypeError, ValueError):  # pragma: no cover - a signature inspect cannot read
+        return None
+    return param.default if param is not None and isinstance(param.default, str) else None
+
+
 def logged_names(raw: dict[str, Any]) -> list[str]:
     """Names the epoch logs will hold: loss, each metric (as Keras names it), their val_ forms, dlkit's own."""
     names = ["loss"]
@@ -227,15 +245,18 @@ def logged_names(raw: dict[str, Any]) -> list[str]:
         elif isinstance(item, dict):
             names += [v for v in (item.get("name"), item.get("type")) if isinstance(v, str)]
             names += [_snake(item["type"])] if isinstance(item.get("type"), str) else []
+            names += [n for n in (_default_metric_name(item),) if n]
     names = list(dict.fromkeys(names))
     return names + [f"val_{n}" for n in names] + list(DLKIT_LOGS)
 
 
 def _check_monitors(raw: dict[str, Any], where: Where | None) -> list[Problem]:
-    """A callback ``monitor`` that is a near miss of a logged name (``val_los``) is a typo, not a custom log.
+    """Check each callback ``monitor`` against the names the epoch logs will hold.
 
-    Keras finds out only at the end of the first epoch (or never: EarlyStopping just warns), so say it now.
-    Names with no near match are left alone: a plugin metric may log under a name the config cannot show.
+    A near miss of a logged name (``val_los``) is a typo, not a custom log: Keras finds out only at the end of
+    the first epoch (or never: EarlyStopping just warns), so say it now. A name with no near match is left
+    alone (a plugin metric may log under a name the config cannot show), unless Keras is bound to refuse it:
+    see :func:`_unrankable`.
     """
     from dlkit.config.suggest import did_you_mean
 
@@ -249,20 +270,63 @@ def _check_monitors(raw: dict[str, Any], where: Where | None) -> list[Problem]:
         monitor = item.get("monitor") if isinstance(item, dict) else None
         if not isinstance(monitor, str) or monitor in names:
             continue
+        path: Path = ("callbacks", i, "monitor")
+        file, line = where(path) if where else (None, None)
         near = did_you_mean(monitor, names)
         if near and near != monitor:
-            path: Path = ("callbacks", i, "monitor")
-            file, line = where(path) if where else (None, None)
+            message = f"'{monitor}' is not logged during training (logged: {', '.join(shown)})"
+            problems.append(Problem(file=file, line=line, path=dotted(path), message=message, suggestion=near))
+            continue
+        ranker = _unrankable(raw, item)
+        if ranker:
             problems.append(
                 Problem(
                     file=file,
                     line=line,
                     path=dotted(path),
-                    message=f"'{monitor}' is not logged during training (logged: {', '.join(shown)})",
-                    suggestion=near,
+                    message=(
+                        f"{ranker} cannot tell whether '{monitor}' should be minimized or maximized: it is not "
+                        f"the loss or a metric of this config (logged: {', '.join(shown)})"
+                    ),
+                    hint="Monitor one of those or, if something else logs it, set `mode: min` or `mode: max`.",
                 )
             )
     return problems
+
+
+# Keras callbacks that rank their `monitor` (the MonitorCallback subclasses), for a Keras that moved that class.
+RANKING_CALLBACKS = ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau")
+
+
+def _unrankable(raw: dict[str, Any], callback: dict[str, Any]) -> str | None:
+    """The callback's Keras name when Keras will refuse its ``monitor`` (already known not to be logged).
+
+    In ``mode: auto`` (the default) Keras' ranking callbacks infer the direction from the name: ``loss``, or a
+    compiled metric whose direction it knows; anything else raises at the end of the first epoch, after the run
+    folder was written. That is certain only when every metric is a built-in Keras one: a plugin metric could
+    log the name with a direction.
+    """
+    if callback.get("mode", "auto") not in ("auto", None):
+        return None
+    name = component_name(callback)
+    entry = registry.lookup("callbacks", name) if name is not None else None
+    if entry is None or not entry.is_class:
+        return None
+    try:
+        from keras.src.callbacks.monitor_callback import MonitorCallback
+    except ImportError:  # pragma: no cover - Keras moved its internals
+        ranks = entry.name in RANKING_CALLBACKS
+    else:
+        ranks = issubclass(entry.obj, MonitorCallback)
+    metrics = raw.get("metrics") or []
+    if not ranks or not isinstance(metrics, list):
+        return None
+    for metric in metrics:
+        metric_name = component_name(metric)
+        found = registry.lookup("metrics", metric_name) if metric_name is not None else None
+        if found is None or found.plugin:
+            return None
+    return entry.name
 
 
 # Components cheap and side-effect free to construct: constructing them catches the values Keras refuses
