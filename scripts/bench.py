@@ -22,7 +22,9 @@ Benchmarks (``--only`` takes a comma list of these names):
 
 "Same math": the dlkit configs written here match the baselines layer for layer (Rescaling inside the
 model, adam, sparse categorical cross-entropy, accuracy, batch 32) with ``validation_split: 0`` and no
-augmentation, regularization, clipping or callbacks, because the seed script has none of them.
+augmentation, regularization, clipping or callbacks, because the seed script has none of them. "Same data":
+both sides read the same ``.npz`` file (``write_case_data``), dlkit as ``source: npz``, the scripts with
+``--data``.
 
 Writes ``BENCHMARKS.md`` and ``benchmarks.json`` into ``--out-dir`` (default: the repository root).
 Usage: ``.venv/bin/python scripts/bench.py [--quick] [--repeats N] [--only cnn,cli,...] [--merge OLD.json]``.
@@ -312,8 +314,33 @@ def read_dlkit_first_step(run_json: Path, start_time: float) -> float | None:
 # Configs
 
 
-def case_config(case: str, samples: int, epochs: int, **training: Any) -> dict[str, Any]:
-    """The dlkit config doing the same math as ``bench_baselines/<case>.py``: no validation, no extras."""
+def write_case_data(case: str, samples: int, path: Path, seed: int = 42) -> Path:
+    """The training arrays both sides read (``x``, ``y`` in one ``.npz``): the same file, so the same data.
+
+    The recipes are the ones the baselines use without ``--data``: 0-255 pixel values stored as float32 for
+    the CNN (Rescaling inside the model), standard-normal features for the MLP and LSTM, labels 0-9.
+    """
+    import numpy as np
+
+    if path.exists():
+        return path
+    rng = np.random.default_rng(seed)
+    shape = (samples, *TRAIN_CASES[case]["input_shape"])
+    if case == "cnn":
+        x = rng.integers(0, 256, size=shape).astype("float32")
+    else:
+        x = rng.standard_normal(size=shape).astype("float32")
+    y = rng.integers(0, 10, size=(samples,))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, x=x, y=y)
+    tmp.replace(path)
+    return path
+
+
+def case_config(case: str, samples: int, epochs: int, data_path: Path | str, **training: Any) -> dict[str, Any]:
+    """The dlkit config doing the same math as ``bench_baselines/<case>.py`` on the same ``.npz`` file:
+    no validation, no extras."""
     spec = TRAIN_CASES[case]
     batch_size = training.pop("batch_size", 32)
     optimizer = training.pop("optimizer", "adam")
@@ -321,8 +348,8 @@ def case_config(case: str, samples: int, epochs: int, **training: Any) -> dict[s
         "name": f"bench-{case}",
         "seed": 42,
         "data": {
-            "source": "synthetic",
-            "samples": samples,
+            "source": "npz",
+            "path": str(data_path),
             "validation_split": 0.0,
             "batch_size": batch_size,
             "preprocessing": spec["preprocessing"],
@@ -377,7 +404,14 @@ class Bench:
 
     # -- one training run on each side -------------------------------------------------------------------------
 
-    def dlkit_train(self, label: str, config: dict[str, Any], tty: bool = False) -> ProcRun:
+    def data_file(self, case: str, samples: int) -> Path:
+        """The ``.npz`` both sides of ``case`` train on (written once per size)."""
+        return write_case_data(case, samples, self.work / "data" / f"{case}-{samples}.npz")
+
+    def config(self, case: str, samples: int, epochs: int, **training: Any) -> dict[str, Any]:
+        return case_config(case, samples, epochs, self.data_file(case, samples), **training)
+
+    def dlkit_train(self, label: str, config: dict[str, Any], samples: int, tty: bool = False) -> ProcRun:
         # run.json does not record when the first step began: a one-callback plugin writes it, as the
         # baselines' BenchTimer does (see bench_baselines/bench_plugin.py).
         first_step = self.work / "timing" / f"{label}-{self._counter + 1:03d}-first-step.json"
@@ -393,7 +427,7 @@ class Bench:
         if run_dir is None:
             self.failures.append(f"{label}: could not find the run folder")
             return run
-        samples = config["data"]["samples"]
+
         timing = read_metrics_csv(run_dir / "metrics.csv", samples) if (run_dir / "metrics.csv").exists() else {}
         timing["first_step_s"] = read_dlkit_first_step(run_dir / "run.json", run.start_time)
         if first_step.exists():
@@ -414,12 +448,12 @@ class Bench:
             numbered = sorted(p for p in name_dir.glob("*") if p.is_dir()) if name_dir.exists() else []
             return numbered[-1] if numbered else None
 
-    def baseline_train(self, label: str, case: str, samples: int, epochs: int) -> ProcRun:
-        """Run ``bench_baselines/<case>.py`` (a hand-written script) and read back its timing JSON."""
+    def baseline_train(self, label: str, case: str, samples: int, epochs: int, data: Path) -> ProcRun:
+        """Run ``bench_baselines/<case>.py`` (a hand-written script) on ``data`` and read back its timing JSON."""
         timing_path = self.work / "timing" / f"{label}-{self._counter + 1:03d}.json"
         timing_path.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, str(BASELINES / f"{case}.py"), "--samples", str(samples), "--epochs", str(epochs)]
-        cmd += ["--timing-out", str(timing_path)]
+        cmd += ["--data", str(data), "--timing-out", str(timing_path)]
         run = self._record(run_process(label, cmd, self._log(label), cwd=self.work))
         if run.ok and timing_path.exists():
             run.extra.update(read_baseline_timing(timing_path, run.start_time))
@@ -431,14 +465,14 @@ class Bench:
     def train_case(self, case: str) -> None:
         samples, epochs = TRAIN_CASES[case]["sizes"]["quick" if self.quick else "full"]
         self.say(f"{case}: dlkit train vs bench_baselines/{case}.py, {samples} samples, {epochs} epochs, batch 32")
-        config = case_config(case, samples, epochs)
+        config = self.config(case, samples, epochs)
         sides: dict[str, list[ProcRun]] = {"dlkit": [], "keras": []}
         for side in alternate(("dlkit", "keras"), self.repeats):
             label = f"{case}-{side}"
             if side == "dlkit":
-                sides[side].append(self.dlkit_train(label, config))
+                sides[side].append(self.dlkit_train(label, config, samples))
             else:
-                sides[side].append(self.baseline_train(label, case, samples, epochs))
+                sides[side].append(self.baseline_train(label, case, samples, epochs, self.data_file(case, samples)))
         self.results[case] = summarize_pairs(sides["dlkit"], sides["keras"]) | {
             "title": TRAIN_CASES[case]["title"],
             "samples": samples,
@@ -455,13 +489,14 @@ class Bench:
             self.results["torch"] = {"skipped": "torch is not importable in this environment"}
             return
         self.say(f"torch: dlkit train seed CNN vs bench_baselines/torch_cnn.py (PyTorch eager), {samples} samples")
-        config = case_config("cnn", samples, epochs)
+        config = self.config("cnn", samples, epochs)
+        data = self.data_file("cnn", samples)
         sides: dict[str, list[ProcRun]] = {"dlkit": [], "pytorch": []}
         for side in alternate(("dlkit", "pytorch"), self.repeats):
             if side == "dlkit":
-                sides[side].append(self.dlkit_train("torch-dlkit", config))
+                sides[side].append(self.dlkit_train("torch-dlkit", config, samples))
             else:
-                sides[side].append(self.baseline_train("torch-pytorch", "torch_cnn", samples, epochs))
+                sides[side].append(self.baseline_train("torch-pytorch", "torch_cnn", samples, epochs, data))
         torch_runs = [r for r in sides["pytorch"] if r.ok]
         self.results["torch"] = summarize_pairs(sides["dlkit"], sides["pytorch"], names=("dlkit", "pytorch")) | {
             "title": "Seed CNN: dlkit train vs PyTorch eager",
@@ -476,23 +511,30 @@ class Bench:
     # -- monitor and bf16: dlkit vs dlkit ----------------------------------------------------------------------
 
     def dlkit_pair(
-        self, key: str, a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], note: str, tty: tuple = ()
+        self,
+        key: str,
+        a: tuple[str, dict[str, Any]],
+        b: tuple[str, dict[str, Any]],
+        samples: int,
+        note: str,
+        tty: tuple = (),
     ) -> None:
         """Two dlkit configs, alternated; ``tty`` names the sides whose stderr is a terminal."""
         sides: dict[str, list[ProcRun]] = {a[0]: [], b[0]: []}
         configs = dict([a, b])
         for side in alternate((a[0], b[0]), self.repeats):
-            sides[side].append(self.dlkit_train(f"{key}-{side}", configs[side], tty=side in tty))
+            sides[side].append(self.dlkit_train(f"{key}-{side}", configs[side], samples, tty=side in tty))
         self.results[key] = summarize_pairs(sides[a[0]], sides[b[0]], names=(a[0], b[0])) | {"note": note}
 
     def progress(self) -> None:
         samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
         self.say(f"progress: dlkit train seed CNN with stderr a terminal (live bar) vs a file ({samples} samples)")
-        config = case_config("cnn", samples, epochs)
+        config = self.config("cnn", samples, epochs)
         self.dlkit_pair(
             "progress",
             ("terminal", config),
             ("file", config),
+            samples,
             "same config; the live progress bar is drawn only on a terminal",
             tty=("terminal",),
         )
@@ -501,20 +543,22 @@ class Bench:
         samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
         self.say(f"monitor: dlkit train seed CNN, gradient_monitor on vs off ({samples} samples, global_clipnorm 1.0)")
         clip = {"type": "adam", "global_clipnorm": 1.0}
-        on = case_config("cnn", samples, epochs, optimizer=clip, gradient_monitor=True)
-        off = case_config("cnn", samples, epochs, optimizer=clip, gradient_monitor=False)
-        self.dlkit_pair("monitor", ("on", on), ("off", off), "both with global_clipnorm 1.0; only the monitor differs")
+        on = self.config("cnn", samples, epochs, optimizer=clip, gradient_monitor=True)
+        off = self.config("cnn", samples, epochs, optimizer=clip, gradient_monitor=False)
+        note = "both with global_clipnorm 1.0; only the monitor differs"
+        self.dlkit_pair("monitor", ("on", on), ("off", off), samples, note)
 
     def bf16(self) -> None:
         samples, epochs = (512, 2) if self.quick else (8192, 3)
         self.say(f"bf16: dlkit train seed CNN, batch 256, mixed_bfloat16 vs float32 ({samples} samples)")
         configs = {
-            p: case_config("cnn", samples, epochs, batch_size=256, precision=p) for p in ("mixed_bfloat16", "float32")
+            p: self.config("cnn", samples, epochs, batch_size=256, precision=p) for p in ("mixed_bfloat16", "float32")
         }
         self.dlkit_pair(
             "bf16",
             ("mixed_bfloat16", configs["mixed_bfloat16"]),
             ("float32", configs["float32"]),
+            samples,
             "batch 256; bfloat16 changes numerics, so it is an explicit choice",
         )
 
@@ -522,7 +566,7 @@ class Bench:
 
     def cli(self) -> None:
         self.say("cli: dlkit --help / --version / config check vs python -c 'import tensorflow'")
-        cfg = write_config(self.work / "configs" / "cli-check.yaml", case_config("cnn", 256, 1))
+        cfg = write_config(self.work / "configs" / "cli-check.yaml", self.config("cnn", 256, 1))
         commands = {
             "dlkit --help": [*dlkit_cmd(), "--help"],
             "dlkit --version": [*dlkit_cmd(), "--version"],
@@ -839,9 +883,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "Same math on both sides: the dlkit config and the hand-written script (`scripts/bench_baselines/`) have",
         "the same layers (Rescaling inside the model for the CNN), adam, sparse categorical cross-entropy,",
-        "accuracy, batch 32, synthetic data of the same shape and count, no validation split, augmentation,",
-        "regularization, clipping or callbacks. The script feeds NumPy arrays to `model.fit` with Keras' defaults",
-        "(progress bar on); dlkit runs as a user runs it (`dlkit train CONFIG`) with its own defaults.",
+        "accuracy, batch 32, no validation split, augmentation, regularization, clipping or callbacks. Same data:",
+        "both read one `.npz` file the benchmark writes (random 0-255 pixels for the CNN, standard-normal features",
+        "for the MLP and LSTM, labels 0-9). The script loads it with `np.load` and feeds the NumPy arrays to",
+        "`model.fit` with Keras' defaults (progress bar on); dlkit reads it as `source: npz` and runs as a user",
+        "runs it (`dlkit train CONFIG`) with its own defaults.",
         "dlkit's per-epoch images/s come from its `metrics.csv`; its first-step time and per-epoch CPU seconds",
         "from a one-callback plugin (`scripts/bench_baselines/bench_plugin.py`, passed with `--plugin`), the same",
         "callback the scripts use, because `run.json` does not record them.",

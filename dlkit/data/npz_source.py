@@ -49,7 +49,7 @@ def _read(cfg: Any, path: str, key: str) -> Split:
                 )
             ]
         )
-    x = x if x.dtype == np.uint8 else x.astype(np.float32)  # uint8 images stay compact; tf.data casts them
+    x = x if x.dtype == np.uint8 else x.astype(np.float32, copy=False)  # uint8 stays compact; tf.data casts it
     return Split(x, y, file=path, key=key)
 
 

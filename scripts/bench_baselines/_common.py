@@ -22,6 +22,9 @@ def parse_args(description: str, samples: int) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="Epochs. Defaults to 3.")
     parser.add_argument("--batch-size", type=int, default=32, help="Batch size. Defaults to 32.")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the synthetic data. Defaults to 42.")
+    parser.add_argument(
+        "--data", type=Path, help="An .npz with arrays x and y to train on (what dlkit reads) instead of new ones."
+    )
     parser.add_argument("--timing-out", type=Path, required=True, help="Where to write the timing JSON.")
     return parser.parse_args()
 

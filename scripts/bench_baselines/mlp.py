@@ -9,9 +9,13 @@ from keras import Input, Sequential, layers
 
 args = parse_args(__doc__, samples=32768)
 
-rng = np.random.default_rng(args.seed)
-x_train = rng.standard_normal(size=(args.samples, 32)).astype("float32")
-y_train = rng.integers(0, 10, size=(args.samples,))
+if args.data:  # the file scripts/bench.py gives dlkit too
+    with np.load(args.data) as arrays:
+        x_train, y_train = arrays["x"], arrays["y"]
+else:
+    rng = np.random.default_rng(args.seed)
+    x_train = rng.standard_normal(size=(args.samples, 32)).astype("float32")
+    y_train = rng.integers(0, 10, size=(args.samples,))
 
 model = Sequential(
     [

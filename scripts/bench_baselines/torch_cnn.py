@@ -28,12 +28,18 @@ parser.add_argument("--epochs", type=int, default=3, help="Epochs. Defaults to 3
 parser.add_argument("--batch-size", type=int, default=32, help="Batch size. Defaults to 32.")
 parser.add_argument("--seed", type=int, default=42, help="Seed of the synthetic data. Defaults to 42.")
 parser.add_argument("--nchw", action="store_true", help="Use PyTorch's default NCHW memory instead of channels-last.")
+parser.add_argument("--data", type=Path, help="An .npz with arrays x and y (what dlkit reads) instead of new ones.")
 parser.add_argument("--timing-out", type=Path, required=True, help="Where to write the timing JSON.")
 args = parser.parse_args()
 
-rng = np.random.default_rng(args.seed)
-x_train = torch.from_numpy(rng.integers(0, 256, size=(args.samples, 32, 32, 3)).astype("float32"))  # NHWC
-y_train = torch.from_numpy(rng.integers(0, 10, size=(args.samples,)))
+if args.data:  # the file scripts/bench.py gives dlkit too
+    with np.load(args.data) as arrays:
+        x_train, y_train = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"])  # NHWC
+    args.samples = len(x_train)
+else:
+    rng = np.random.default_rng(args.seed)
+    x_train = torch.from_numpy(rng.integers(0, 256, size=(args.samples, 32, 32, 3)).astype("float32"))  # NHWC
+    y_train = torch.from_numpy(rng.integers(0, 10, size=(args.samples,)))
 memory_format = torch.contiguous_format if args.nchw else torch.channels_last
 
 

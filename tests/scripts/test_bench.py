@@ -124,15 +124,34 @@ def test_summarize_pairs_takes_the_median_of_side_by_side_ratios(bench):
     assert out["ratios"]["first_step_added_s"] == pytest.approx(0.75)
 
 
-def test_case_configs_are_valid_dlkit_configs(bench):
+def test_case_configs_are_valid_dlkit_configs(bench, tmp_path):
     from dlkit.config.schema import Config
 
     for case in bench.TRAIN_CASES:
-        config = Config.model_validate(bench.case_config(case, 64, 2))
-        assert config.data.source == "synthetic" and config.data.validation_split == 0.0
+        config = Config.model_validate(bench.case_config(case, 64, 2, tmp_path / f"{case}.npz"))
+        assert config.data.source == "npz" and config.data.path == str(tmp_path / f"{case}.npz")
+        assert config.data.validation_split == 0.0
         assert config.data.batch_size == 32 and config.training.epochs == 2
-    bf16 = Config.model_validate(bench.case_config("cnn", 64, 1, batch_size=256, precision="mixed_bfloat16"))
+    bf16 = Config.model_validate(
+        bench.case_config("cnn", 64, 1, tmp_path / "c.npz", batch_size=256, precision="mixed_bfloat16")
+    )
     assert bf16.data.batch_size == 256 and bf16.training.precision == "mixed_bfloat16"
+
+
+def test_both_sides_read_one_data_file_with_the_model_s_shapes(bench, tmp_path):
+    import numpy as np
+
+    for case, spec in bench.TRAIN_CASES.items():
+        path = bench.write_case_data(case, 16, tmp_path / f"{case}.npz")
+        with np.load(path) as arrays:
+            x, y = arrays["x"], arrays["y"]
+        assert x.shape == (16, *spec["input_shape"]) and x.dtype == np.float32
+        assert y.shape == (16,) and set(y.tolist()) <= set(range(10))
+        if case == "cnn":
+            assert x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.round(x))
+    before = (tmp_path / "cnn.npz").stat().st_mtime_ns
+    bench.write_case_data("cnn", 16, tmp_path / "cnn.npz")
+    assert (tmp_path / "cnn.npz").stat().st_mtime_ns == before, "written once per size, then reused"
 
 
 def test_report_flags_missed_targets(bench):
