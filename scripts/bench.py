@@ -405,8 +405,20 @@ class Bench:
     # -- one training run on each side -------------------------------------------------------------------------
 
     def data_file(self, case: str, samples: int) -> Path:
-        """The ``.npz`` both sides of ``case`` train on (written once per size)."""
-        return write_case_data(case, samples, self.work / "data" / f"{case}-{samples}.npz")
+        """The ``.npz`` both sides of ``case`` train on (written once per size).
+
+        Written by a child process: the arrays would otherwise raise this process's peak RSS, which Linux
+        hands on to every child it starts (``ru_maxrss`` counts the parent's memory at the exec).
+        """
+        path = self.work / "data" / f"{case}-{samples}.npz"
+        if not path.exists():
+            code = (
+                "import sys, pathlib, bench\n"
+                "bench.write_case_data(sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3]))"
+            )
+            env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent))
+            subprocess.run([sys.executable, "-c", code, case, str(samples), str(path)], check=True, env=env)
+        return path
 
     def config(self, case: str, samples: int, epochs: int, **training: Any) -> dict[str, Any]:
         return case_config(case, samples, epochs, self.data_file(case, samples), **training)
