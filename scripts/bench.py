@@ -538,26 +538,32 @@ class Bench:
             sides[side].append(self.dlkit_train(f"{key}-{side}", configs[side], samples, tty=side in tty))
         self.results[key] = summarize_pairs(sides[a[0]], sides[b[0]], names=(a[0], b[0])) | {"note": note}
 
-    def progress(self) -> None:
+    def _small_cost_sizes(self) -> tuple[int, int]:
+        """Sizes for dlkit-vs-dlkit pairs that look for a cost under 3 %: six epochs, so the median of five
+        steady ones passes over the odd slow epoch this shared machine has (single epochs vary by about 10 %)."""
         samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
-        self.say(f"progress: dlkit train seed CNN with stderr a terminal (live bar) vs a file ({samples} samples)")
+        return samples, epochs if self.quick else 6
+
+    def progress(self) -> None:
+        samples, epochs = self._small_cost_sizes()
+        self.say(f"progress: dlkit train seed CNN with stderr a terminal (live bar) vs a file ({samples} x {epochs})")
         config = self.config("cnn", samples, epochs)
         self.dlkit_pair(
             "progress",
             ("terminal", config),
             ("file", config),
             samples,
-            "same config; the live progress bar is drawn only on a terminal",
+            f"same config, {samples} images x {epochs} epochs; the live progress bar is drawn only on a terminal",
             tty=("terminal",),
         )
 
     def monitor(self) -> None:
-        samples, epochs = TRAIN_CASES["cnn"]["sizes"]["quick" if self.quick else "full"]
-        self.say(f"monitor: dlkit train seed CNN, gradient_monitor on vs off ({samples} samples, global_clipnorm 1.0)")
+        samples, epochs = self._small_cost_sizes()
+        self.say(f"monitor: dlkit train seed CNN, gradient_monitor on vs off ({samples} x {epochs}, clipnorm 1.0)")
         clip = {"type": "adam", "global_clipnorm": 1.0}
         on = self.config("cnn", samples, epochs, optimizer=clip, gradient_monitor=True)
         off = self.config("cnn", samples, epochs, optimizer=clip, gradient_monitor=False)
-        note = "both with global_clipnorm 1.0; only the monitor differs"
+        note = f"{samples} images x {epochs} epochs, both with global_clipnorm 1.0; only the monitor differs"
         self.dlkit_pair("monitor", ("on", on), ("off", off), samples, note)
 
     def bf16(self) -> None:
