@@ -85,7 +85,15 @@ def read_npz(
 
 
 def _open(path: str | Path) -> np.lib.npyio.NpzFile:
-    """``np.load`` without pickles, refusing a plain ``.npy`` array saved under an ``.npz`` name."""
+    """``np.load`` without pickles, refusing a plain ``.npy`` array saved under an ``.npz`` name.
+
+    Anything that is neither a zip nor an ``.npy`` file is refused before ``np.load`` sees it: NumPy would take
+    it for a pickle and say the file "contains pickled (object) data", which misleads for a CSV or text file.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head and not head.startswith(b"PK") and head != b"\x93NUMPY":
+        raise ValueError("it is not a zip archive of arrays (numpy.savez writes one)")
     loaded = np.load(path, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ValueError("it holds a single .npy array, not an archive of named arrays")

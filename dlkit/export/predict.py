@@ -92,6 +92,8 @@ def _read_npz(path: Path, cfg: Any) -> tuple[list[str], np.ndarray]:
 
     key = cfg.data.x_key if cfg is not None else "x"
     (x,) = read_npz(path, (key,), single=True, hint=f"save the inputs as '{key}' or as the file's only array.")
+    if x.dtype.kind not in "biuf":
+        raise DataError(problems=[Problem(file=str(path), message=f"inputs must be numeric (got {x.dtype})")])
     return [f"{path.name}[{i}]" for i in range(len(x))], x
 
 

@@ -33,7 +33,7 @@ def _npy_named_npz(path: Path) -> None:
 @pytest.mark.parametrize(
     ("write", "reason"),
     [
-        (lambda p: p.write_text("not a zip"), "This file contains pickled (object) data"),
+        (lambda p: p.write_text("a,b\n1,2\n"), "it is not a zip archive of arrays (numpy.savez writes one)"),
         (_truncated, "File is not a zip file"),
         (lambda p: p.write_bytes(b""), "No data left in file"),
         (_corrupt_member, "Error -3 while decompressing data"),
@@ -157,3 +157,14 @@ def test_training_reader_refuses_a_scalar_array(tmp_path):
     problem = info.value.problems[0]
     assert problem.message == "'x' is a single number, not one row per sample"
     assert problem.file == str(path) and problem.path == "data.path"
+
+
+def test_predict_refuses_non_numeric_npz_inputs(tmp_path):
+    from dlkit.export.predict import read_inputs
+
+    path = tmp_path / "words.npz"
+    np.savez(path, x=np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(DataError) as info:
+        read_inputs([path], (2,), None)
+    assert info.value.exit_code == 3
+    assert str(info.value) == f"{path}  inputs must be numeric (got <U1)"
