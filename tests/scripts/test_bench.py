@@ -181,6 +181,15 @@ def test_unknown_benchmark_is_a_usage_error(bench, capsys):
     assert "unknown benchmark(s) gpu" in capsys.readouterr().err
 
 
+def test_epochs_override_the_train_cases_and_must_leave_a_steady_epoch(bench, tmp_path, capsys):
+    runner = bench.Bench(tmp_path, 1, False, print, epochs=10)
+    assert runner.sizes("cnn") == (8192, 10) and runner.sizes("mlp") == (32768, 10)
+    assert bench.Bench(tmp_path, 1, True, print).sizes("cnn") == (256, 2)
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_args(["--epochs", "1"])
+    assert exc.value.code == 2 and "--epochs must be at least 2" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_quick_run_end_to_end_writes_the_report(tmp_path):
     proc = subprocess.run(
