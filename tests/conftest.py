@@ -26,6 +26,15 @@ def write_config(tmp_path: Path):
 
 
 @pytest.fixture
+def float32_policy():
+    """Restore the float32 global policy after a test that changes it (training can set a mixed one)."""
+    yield
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
 def runner():
     """An in-process CliRunner with stdout and stderr kept apart."""
     from click.testing import CliRunner

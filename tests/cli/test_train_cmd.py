@@ -26,12 +26,7 @@ training: {epochs: 2}
 """
 
 
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    import keras
-
-    keras.mixed_precision.set_global_policy("float32")
+pytestmark = pytest.mark.usefixtures("float32_policy")
 
 
 @pytest.fixture

@@ -29,12 +29,3 @@ def make_config():
         return config_from_dict(raw, component_checker=validate_components)
 
     return _make
-
-
-@pytest.fixture
-def float32_policy():
-    """Restore the float32 global policy after a test that changes it."""
-    import keras
-
-    yield
-    keras.mixed_precision.set_global_policy("float32")

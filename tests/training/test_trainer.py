@@ -46,12 +46,7 @@ training: {epochs: 1}
 """
 
 
-@pytest.fixture(autouse=True)
-def _float32_policy():
-    yield
-    import keras
-
-    keras.mixed_precision.set_global_policy("float32")
+pytestmark = pytest.mark.usefixtures("float32_policy")
 
 
 def _env(**extra: str) -> dict[str, str]:
