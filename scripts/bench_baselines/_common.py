@@ -30,11 +30,19 @@ def parse_args(description: str, samples: int) -> argparse.Namespace:
 
 
 class BenchTimer(keras.callbacks.Callback):
-    """Records the wall-clock time of the first training step and each epoch's duration, then writes JSON."""
+    """Records the wall-clock time of the first training step and each epoch's duration, then writes JSON.
 
-    def __init__(self, out: Path, samples: int) -> None:
+    The baselines pass ``samples`` (the JSON then carries samples per second too); ``dlkit train`` uses the same
+    class through ``bench_plugin.py``, where dlkit's own metrics.csv gives the samples per second.
+
+    Args:
+        out: Path of the JSON file to write at the end of training.
+        samples: Training samples per epoch, or None. Defaults to None.
+    """
+
+    def __init__(self, out: str | Path, samples: int | None = None) -> None:
         super().__init__()
-        self.out = out
+        self.out = Path(out)
         self.samples = samples
         self.first_step_time: float | None = None
         self.epoch_seconds: list[float] = []
@@ -54,11 +62,12 @@ class BenchTimer(keras.callbacks.Callback):
         self.epoch_cpu_seconds.append(time.process_time() - self._epoch_start[1])
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        record = {
+        record: dict[str, object] = {
             "first_step_time": self.first_step_time,
             "epoch_seconds": self.epoch_seconds,
             "epoch_cpu_seconds": self.epoch_cpu_seconds,
-            "samples_per_epoch": self.samples,
-            "samples_per_second": [self.samples / s for s in self.epoch_seconds],
         }
+        if self.samples is not None:
+            record["samples_per_epoch"] = self.samples
+            record["samples_per_second"] = [self.samples / s for s in self.epoch_seconds]
         self.out.write_text(json.dumps(record, indent=2), encoding="utf-8")
