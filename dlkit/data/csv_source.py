@@ -101,7 +101,7 @@ def _read(path: str, key: str) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _pick_columns(cfg: Any, header: list[str], path: str) -> tuple[str, list[str]]:
-    from dlkit.data.sources import _suggest
+    from dlkit.config.suggest import did_you_mean
 
     label = cfg.data.label
     if not label:
@@ -122,7 +122,7 @@ def _pick_columns(cfg: Any, header: list[str], path: str) -> tuple[str, list[str
             line=1,
             path="data.label" if name == label else "data.features",
             message=f"no column '{name}' in the header",
-            suggestion=_suggest(name, header),
+            suggestion=did_you_mean(name, header),
             hint=_columns_hint(header),
         )
         for name in wanted

@@ -48,11 +48,11 @@ def resolve_layer(name: str, key: str) -> type:
     classes = _layer_classes()
     canon = _canonical(name, classes)
     if canon is None:
-        from dlkit.data.sources import _suggest
+        from dlkit.config.suggest import did_you_mean
 
         raise ConfigError(
             problems=[
-                Problem(path=key, message=f"unknown Keras layer '{name}'", suggestion=_suggest(name, list(classes)))
+                Problem(path=key, message=f"unknown Keras layer '{name}'", suggestion=did_you_mean(name, list(classes)))
             ]
         )
     return classes[canon]

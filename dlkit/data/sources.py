@@ -6,12 +6,12 @@ Each row names a source, the config keys it reads, the dataset names it accepts 
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dlkit.config.suggest import did_you_mean
 from dlkit.errors import ConfigError, Problem
 
 
@@ -104,15 +104,6 @@ SOURCES: dict[str, SourceSpec] = {
 }
 
 
-def _suggest(name: str, candidates: list[str]) -> str | None:
-    try:
-        from dlkit.config.suggest import did_you_mean
-    except ImportError:  # the config helper may not exist in every checkout
-        match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-        return match[0] if match else None
-    return did_you_mean(name, candidates)
-
-
 def resolve_source(source: str) -> tuple[SourceSpec, str | None]:
     """Split ``keras:mnist`` into its table row and dataset name.
 
@@ -128,7 +119,7 @@ def resolve_source(source: str) -> tuple[SourceSpec, str | None]:
                 Problem(
                     path="data.source",
                     message=f"unknown data source '{source}'",
-                    suggestion=_suggest(kind, list(SOURCES)),
+                    suggestion=did_you_mean(kind, list(SOURCES)),
                     hint="Sources: " + ", ".join(choices) + ".",
                 )
             ]
@@ -154,7 +145,7 @@ def resolve_source(source: str) -> tuple[SourceSpec, str | None]:
                 Problem(
                     path="data.source",
                     message=f"unknown {spec.name} dataset '{name}'",
-                    suggestion=(f"{spec.name}:{s}" if (s := _suggest(name, list(spec.names))) else None),
+                    suggestion=(f"{spec.name}:{s}" if (s := did_you_mean(name, list(spec.names))) else None),
                     hint="Available: " + ", ".join(spec.names) + ".",
                 )
             ]

@@ -13,7 +13,6 @@ Imports TensorFlow lazily: ``validate_tf_config`` and the CLI's ``--help`` must 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import glob
 import json
 import logging
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlkit.config.suggest import did_you_mean
 from dlkit.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
@@ -80,11 +80,6 @@ def _problem(field: str, message: str, **kw: Any) -> Problem:
     return Problem(path=f"{TF_CONFIG}: {field}" if field else TF_CONFIG, message=message, **kw)
 
 
-def _suggest(name: str, candidates: list[str] | tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def _check_address(job: str, i: int, address: Any, problems: list[Problem]) -> None:
     field = f"cluster.{job}[{i}]"
     if not isinstance(address, str):
@@ -129,7 +124,7 @@ def _check_cluster(cluster: Any, problems: list[Problem]) -> dict[str, list[str]
                 _problem(
                     f"cluster.{job}",
                     "unknown job name; expected 'chief' or 'worker'",
-                    suggestion=_suggest(job, SUPPORTED_JOBS),
+                    suggestion=did_you_mean(job, SUPPORTED_JOBS),
                 )
             )
             continue
@@ -169,7 +164,8 @@ def _check_task(task: Any, jobs: dict[str, list[str]], problems: list[Problem]) 
         return None
     for key in task:
         if key not in ("type", "index"):
-            problems.append(_problem(f"task.{key}", "unknown key", suggestion=_suggest(str(key), ("type", "index"))))
+            near = did_you_mean(str(key), ("type", "index"))
+            problems.append(_problem(f"task.{key}", "unknown key", suggestion=near))
     task_type, index = task.get("type"), task.get("index", 0)
     if not isinstance(task_type, str):
         problems.append(
@@ -184,7 +180,7 @@ def _check_task(task: Any, jobs: dict[str, list[str]], problems: list[Problem]) 
             _problem(
                 "task.type",
                 f"'{task_type}' is not a job of the cluster (jobs: {known})",
-                suggestion=_suggest(task_type, list(jobs)),
+                suggestion=did_you_mean(task_type, list(jobs)),
             )
         )
         return None
@@ -237,7 +233,7 @@ def validate_tf_config(environ: Mapping[str, str] = os.environ) -> ClusterInfo |
     problems: list[Problem] = []
     for key in data:
         if key not in TF_CONFIG_KEYS:
-            problems.append(_problem(str(key), "unknown key", suggestion=_suggest(str(key), TF_CONFIG_KEYS)))
+            problems.append(_problem(str(key), "unknown key", suggestion=did_you_mean(str(key), TF_CONFIG_KEYS)))
     jobs = _check_cluster(data.get("cluster"), problems)
     task = _check_task(data.get("task"), jobs, problems)
     if problems or task is None:
@@ -275,7 +271,7 @@ def _mirrored(devices: list[str] | None) -> tf.distribute.Strategy:
                     path=f"training.distribution.devices[{i}]",
                     message=f"no such device on this machine (available: {', '.join(sorted(available))})",
                     got=repr(name),
-                    suggestion=_suggest(key or name, [k for k in available if key and k[:3] == key[:3]]),
+                    suggestion=did_you_mean(key or name, [k for k in available if key and k[:3] == key[:3]]),
                 )
             )
         else:
