@@ -46,7 +46,8 @@ def read_npz(
 
     Raises:
         DataError: the file cannot be read as an ``.npz`` archive (object arrays included), or an array is
-            missing (with the nearest name held as a suggestion and the names held in the hint).
+            missing (with the nearest name held as a suggestion and the names held in the hint), or an array is
+            a single number instead of one row per sample.
     """
     file = str(path)
     try:
@@ -57,7 +58,7 @@ def read_npz(
                 wanted = held
             missing = [name for name in wanted if name not in held]
             if missing:
-                arrays = ", ".join(held) or "none"
+                listed = ", ".join(held) or "none"
                 raise DataError(
                     problems=[
                         Problem(
@@ -65,11 +66,11 @@ def read_npz(
                             path=(name_paths or {}).get(missing[0], where),
                             message=f"no array '{missing[0]}' in the archive",
                             suggestion=did_you_mean(missing[0], held),
-                            hint=f"Arrays: {arrays}; {hint}" if hint else f"Arrays: {arrays}.",
+                            hint=f"Arrays: {listed}; {hint}" if hint else f"Arrays: {listed}.",
                         )
                     ]
                 )
-            return [np.asarray(archive[name]) for name in wanted]
+            arrays = [np.asarray(archive[name]) for name in wanted]
     except UNREADABLE as error:
         keywords = ", ".join(f"{name}=..." for name in names)
         raise DataError(
@@ -82,6 +83,19 @@ def read_npz(
                 )
             ]
         ) from error
+    scalar = [name for name, array in zip(wanted, arrays, strict=True) if array.ndim == 0]
+    if scalar:
+        raise DataError(
+            problems=[
+                Problem(
+                    file=file,
+                    path=where,
+                    message=f"'{scalar[0]}' is a single number, not one row per sample",
+                    hint="Save arrays whose first dimension is the sample: numpy.savez(path, x=x, y=y).",
+                )
+            ]
+        )
+    return arrays
 
 
 def _open(path: str | Path) -> np.lib.npyio.NpzFile:

@@ -26,18 +26,6 @@ def _read(cfg: Any, path: str, key: str) -> Split:
         raise DataError(
             problems=[Problem(file=path, path=key, message=f"arrays must be numeric (got x {x.dtype}, y {y.dtype})")]
         )
-    scalar = [name for name, array in ((x_key, x), (y_key, y)) if array.ndim == 0]
-    if scalar:
-        raise DataError(
-            problems=[
-                Problem(
-                    file=path,
-                    path=key,
-                    message=f"'{scalar[0]}' is a single number, not one row per sample",
-                    hint="Save arrays whose first dimension is the sample: numpy.savez(path, x=x, y=y).",
-                )
-            ]
-        )
     if len(x) != len(y):
         raise DataError(
             problems=[

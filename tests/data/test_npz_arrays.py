@@ -168,3 +168,15 @@ def test_predict_refuses_non_numeric_npz_inputs(tmp_path):
         read_inputs([path], (2,), None)
     assert info.value.exit_code == 3
     assert str(info.value) == f"{path}  inputs must be numeric (got <U1)"
+
+
+def test_a_scalar_array_is_refused_for_evaluate_and_predict_too(tmp_path):
+    from dlkit.export.predict import read_inputs
+    from dlkit.export.target import standalone_split
+
+    path = tmp_path / "s.npz"
+    np.savez(path, x=np.float32(5), y=np.arange(3))
+    for read in (lambda: standalone_split(path, "test"), lambda: read_inputs([path], (2,), None)):
+        with pytest.raises(DataError) as info:
+            read()
+        assert info.value.problems[0].message == "'x' is a single number, not one row per sample"
