@@ -235,17 +235,22 @@ def _default_metric_name(item: dict[str, Any]) -> str | None:
     return param.default if param is not None and isinstance(param.default, str) else None
 
 
+def _metric_names(item: Any) -> list[str]:
+    """The names one ``metrics`` entry may be logged under (the config's spelling, Keras' snake_case, the class's
+    default ``name``): a superset, so a monitor that matches none of them is certainly not this metric."""
+    if isinstance(item, str):
+        return [item, _snake(item)]
+    if not isinstance(item, dict):
+        return []
+    names = [v for v in (item.get("name"), item.get("type")) if isinstance(v, str)]
+    names += [_snake(item["type"])] if isinstance(item.get("type"), str) else []
+    return names + [n for n in (_default_metric_name(item),) if n]
+
+
 def logged_names(raw: dict[str, Any]) -> list[str]:
     """Names the epoch logs will hold: loss, each metric (as Keras names it), their val_ forms, dlkit's own."""
-    names = ["loss"]
     metrics = raw.get("metrics")
-    for item in metrics if isinstance(metrics, list) else []:
-        if isinstance(item, str):
-            names += [item, _snake(item)]
-        elif isinstance(item, dict):
-            names += [v for v in (item.get("name"), item.get("type")) if isinstance(v, str)]
-            names += [_snake(item["type"])] if isinstance(item.get("type"), str) else []
-            names += [n for n in (_default_metric_name(item),) if n]
+    names = ["loss"] + [n for item in (metrics if isinstance(metrics, list) else []) for n in _metric_names(item)]
     names = list(dict.fromkeys(names))
     return names + [f"val_{n}" for n in names] + list(DLKIT_LOGS)
 
@@ -268,10 +273,18 @@ def _check_monitors(raw: dict[str, Any], where: Where | None) -> list[Problem]:
     problems: list[Problem] = []
     for i, item in enumerate(callbacks):
         monitor = item.get("monitor") if isinstance(item, dict) else None
-        if not isinstance(monitor, str) or monitor in names:
+        if not isinstance(monitor, str):
             continue
         path: Path = ("callbacks", i, "monitor")
         file, line = where(path) if where else (None, None)
+        if monitor in names:
+            ranker = _ranker(item)
+            why = _no_direction(raw, monitor) if ranker else None
+            if ranker and why:
+                message = f"{ranker} cannot tell whether '{monitor}' should be minimized or maximized: {why}"
+                hint = "Set `mode: min` or `mode: max` on this callback."
+                problems.append(Problem(file=file, line=line, path=dotted(path), message=message, hint=hint))
+            continue
         near = did_you_mean(monitor, names)
         if near and near != monitor:
             message = f"'{monitor}' is not logged during training (logged: {', '.join(shown)})"
@@ -298,15 +311,9 @@ def _check_monitors(raw: dict[str, Any], where: Where | None) -> list[Problem]:
 RANKING_CALLBACKS = ("EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau")
 
 
-def _unrankable(raw: dict[str, Any], callback: dict[str, Any]) -> str | None:
-    """The callback's Keras name when Keras will refuse its ``monitor`` (already known not to be logged).
-
-    In ``mode: auto`` (the default) Keras' ranking callbacks infer the direction from the name: ``loss``, or a
-    compiled metric whose direction it knows; anything else raises at the end of the first epoch, after the run
-    folder was written. That is certain only when every metric is a built-in Keras one: a plugin metric could
-    log the name with a direction.
-    """
-    if callback.get("mode", "auto") not in ("auto", None):
+def _ranker(callback: Any) -> str | None:
+    """The callback's Keras name when it ranks its ``monitor`` and must infer the direction (``mode: auto``)."""
+    if not isinstance(callback, dict) or callback.get("mode", "auto") not in ("auto", None):
         return None
     name = component_name(callback)
     entry = registry.lookup("callbacks", name) if name is not None else None
@@ -318,15 +325,67 @@ def _unrankable(raw: dict[str, Any], callback: dict[str, Any]) -> str | None:
         ranks = entry.name in RANKING_CALLBACKS
     else:
         ranks = issubclass(entry.obj, MonitorCallback)
+    return entry.name if ranks else None
+
+
+def _unrankable(raw: dict[str, Any], callback: dict[str, Any]) -> str | None:
+    """The callback's Keras name when Keras will refuse its ``monitor`` (already known not to be logged).
+
+    In ``mode: auto`` (the default) Keras' ranking callbacks infer the direction from the name: ``loss``, or a
+    compiled metric whose direction it knows; anything else raises at the end of the first epoch, after the run
+    folder was written. That is certain only when every metric is a built-in Keras one: a plugin metric could
+    log the name with a direction.
+    """
+    ranker = _ranker(callback)
     metrics = raw.get("metrics") or []
-    if not ranks or not isinstance(metrics, list):
+    if ranker is None or not isinstance(metrics, list):
         return None
     for metric in metrics:
         metric_name = component_name(metric)
         found = registry.lookup("metrics", metric_name) if metric_name is not None else None
         if found is None or found.plugin:
             return None
-    return entry.name
+    return ranker
+
+
+def _no_direction(raw: dict[str, Any], monitor: str) -> str | None:
+    """Why Keras, in ``mode: auto``, cannot rank ``monitor`` (a logged name); None when it can or may.
+
+    Keras knows a direction for ``loss`` and for compiled metrics that declare one (``_direction``). dlkit's own
+    logs (``lr``, ``time``) are not metrics, and some built-in metrics (``TruePositives``, ``Mean``) declare
+    none: both raise at the end of the first epoch, after the run folder was written.
+    """
+    base = monitor.removeprefix("val_")
+    if base == "loss":
+        return None
+    metrics = raw.get("metrics")
+    matches = [item for item in (metrics if isinstance(metrics, list) else []) if base in _metric_names(item)]
+    if matches:
+        built = [_built_metric(item) for item in matches]
+        if any(metric is None or hasattr(metric, "_direction") for metric in built):
+            return None  # a plugin, a name `compile` resolves itself, or a metric with a known direction
+        return f"Keras' {type(built[0]).__name__} metric does not say whether higher is better"
+    if monitor in DLKIT_LOGS:
+        return f"'{monitor}' is logged by dlkit, and Keras infers a direction only for the loss and for metrics"
+    return None
+
+
+def _built_metric(item: Any) -> Any:
+    """A built-in Keras metric object built from one ``metrics`` entry; None for plugins, names ``compile``
+    resolves itself (``accuracy``, ``mae``: those it ranks) and entries that do not build."""
+    from dlkit.errors import ConfigError
+    from dlkit.models.components import instantiate
+
+    name = component_name(item)
+    entry = registry.lookup("metrics", name) if name is not None else None
+    if entry is None or entry.plugin or not entry.is_class:
+        return None
+    with _keras_names_untouched():
+        try:
+            metric = instantiate("metrics", item, ("metrics",))
+        except ConfigError:
+            return None
+    return None if isinstance(metric, str) else metric
 
 
 # Components cheap and side-effect free to construct: constructing them catches the values Keras refuses

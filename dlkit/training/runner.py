@@ -169,6 +169,10 @@ class Runner:
         s = self.s
         train = None if needs_custom_loop(s.strategy) else self._train_data(initial_epoch)
         kwargs = dict(epochs=s.cfg.training.epochs, initial_epoch=initial_epoch, callbacks=callbacks)
+        import keras
+
+        # Keras' filtered tracebacks drop its own frames, the callbacks' among them: _callback_error needs them.
+        keras.config.disable_traceback_filtering()
         try:
             if needs_custom_loop(s.strategy):
                 from dlkit.training.multiworker import custom_fit

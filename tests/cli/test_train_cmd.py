@@ -254,11 +254,11 @@ def test_a_callback_keras_refuses_during_fit_is_a_config_error_and_json_still_pr
         "--set",
         "training.epochs=1",
         "--set",
-        # `lr` is logged (by dlkit), so config check passes it, but Keras cannot rank it in mode auto.
-        "callbacks=[{type: EarlyStopping, monitor: lr}]",
+        # config check does not build callbacks, so only Keras, comparing the loss with it, finds the bad baseline
+        "callbacks=[{type: EarlyStopping, monitor: loss, baseline: high}]",
     )
     assert result.exit_code == 2, result.stderr
-    assert "callbacks[0].monitor: EarlyStopping failed: EarlyStopping callback received monitor=lr" in result.stderr
+    assert "callbacks[0]: EarlyStopping failed: " in result.stderr
     assert "internal error" not in result.stderr
     out = json.loads(result.stdout)
     assert out["status"] == "failed" and out["run_dir"] == str(runs / "tiny" / "001")

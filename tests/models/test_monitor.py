@@ -28,9 +28,45 @@ def test_misspelled_monitor_is_reported_with_file_line_and_suggestion(runner, wr
     )
 
 
-@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy", "sparse_top_k_categorical_accuracy", "lr"])
+@pytest.mark.parametrize(
+    "monitor", ["val_loss", "val_accuracy", "sparse_top_k_categorical_accuracy", "lr, mode: min", "time, mode: max"]
+)
 def test_logged_monitors_pass(runner, write_config, monitor: str) -> None:
     result = runner.invoke(cli, ["config", "check", str(write_config(CONFIG.replace("MONITOR", monitor)))])
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("metric", "monitor", "why"),
+    [
+        (
+            "{type: SparseTopKCategoricalAccuracy, k: 2}",
+            "lr",
+            "'lr' is logged by dlkit, and Keras infers a direction only for the loss and for metrics",
+        ),
+        ("TruePositives", "val_true_positives", "Keras' TruePositives metric does not say whether higher is better"),
+        ("{type: Mean, name: avg}", "avg", "Keras' Mean metric does not say whether higher is better"),
+    ],
+)
+def test_a_logged_monitor_keras_cannot_rank_in_mode_auto_is_reported(
+    runner, write_config, metric: str, monitor: str, why: str
+) -> None:
+    # Keras would raise at the end of the first epoch: in mode auto it ranks only the loss and metrics that
+    # declare a direction, and neither dlkit's own logs nor these built-in metrics do.
+    text = CONFIG.replace("{type: SparseTopKCategoricalAccuracy, k: 2}", metric).replace("MONITOR", monitor)
+    path = write_config(text)
+    result = runner.invoke(cli, ["config", "check", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {path}:7  callbacks[0].monitor: EarlyStopping cannot tell whether '{monitor}' should be minimized "
+        f"or maximized: {why}. Set `mode: min` or `mode: max` on this callback.\n"
+    )
+
+
+@pytest.mark.parametrize(("metric", "monitor"), [("AUC", "val_auc"), ("{type: Precision, name: prec}", "prec")])
+def test_a_built_in_metric_with_a_direction_passes(runner, write_config, metric: str, monitor: str) -> None:
+    text = CONFIG.replace("{type: SparseTopKCategoricalAccuracy, k: 2}", metric).replace("MONITOR", monitor)
+    result = runner.invoke(cli, ["config", "check", str(write_config(text))])
     assert result.exit_code == 0, result.stderr
 
 
