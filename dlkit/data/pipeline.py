@@ -93,7 +93,7 @@ def _finish(ds: Any) -> Any:
 
     Keras makes a new iterator every epoch (for training and again for validation) and drops the old one
     before it is exhausted. With autotuning on, dropping it waits for the autotune thread: 0.5-1 s in over
-    half the epochs, measured on the 2-core CPU machine (TF 2.21; see FIELD_NOTES.md). The knobs
+    half the epochs, measured on the 2-core CPU machine (TF 2.21; see docs/PERFORMANCE.md). The knobs
     set to AUTOTUNE still work without it: a parallel map then stays at the parallelism autotune starts from
     (one call per core, at most 16) and ``prefetch`` keeps its own buffer autotuner.
     """

@@ -37,7 +37,7 @@ def test_same_seed_same_orders_and_a_new_order_each_epoch(tmp_path):
 
 
 def test_every_split_turns_off_the_autotune_thread(tmp_path):
-    # With autotune on, Keras dropping each epoch's unfinished iterator waits 0.5-1 s (FIELD_NOTES.md).
+    # With autotune on, Keras dropping each epoch's unfinished iterator waits 0.5-1 s (docs/PERFORMANCE.md).
     path = _indexed(tmp_path)
     cfg = make_config({"source": "npz", "path": path, "validation_split": 0.25, "test_split": 0.25})
     bundle = load_data(cfg)

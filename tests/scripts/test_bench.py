@@ -291,3 +291,21 @@ def test_torch_baseline_writes_the_timing_the_benchmark_reads(bench, tmp_path):
     assert len(read["samples_per_second"]) == 2 and all(v > 0 for v in read["samples_per_second"])
     assert 0 < read["first_step_s"] < run.wall_s
     assert read["memory_format"] == "channels_last"
+
+
+@pytest.mark.slow
+def test_display_cost_times_the_bar_itself_against_the_measured_epoch(bench, tmp_path):
+    # the worker drives dlkit's Progress callback on a pseudo-terminal and on a file; the difference is the bar
+    runner = bench.Bench(tmp_path, 1, True, lambda message: None)
+    measured = _run(bench, 5.0, [100.0, 200.0, 200.0], 800, 4.0)
+    measured.extra |= {"steps_per_epoch": 5, "steps_per_execution": 2}
+    runner.pair_runs["progress"] = {"terminal": [measured], "file": [measured]}
+    runner.results["progress"] = bench.summarize_pairs([measured], [measured], names=("terminal", "file"))
+    runner.results["progress"]["note"] = "n"
+    runner._display_cost(samples=10)  # epochs of 10 / 200 = 0.05 s and 10 / 100 = 0.1 CPU-s
+    display = runner.results["progress"]["display"]
+    assert display["updates_per_epoch"] == 3 and display["epoch_s"] == pytest.approx(0.05)
+    assert display["terminal_cpu_s"] > display["file_cpu_s"] > 0  # the live bar redraws; the file gets one line
+    assert display["of_epoch_cpu"] == pytest.approx(display["display_cpu_s"] / 0.1)
+    text = bench.render_markdown(_report(bench, "now", "python scripts/bench.py", runner.results))
+    assert "The bar's own work, timed directly" in text and "3 update(s) over a 0.05 s epoch" in text
