@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlkit.atomic import atomic_path, save_with
-from dlkit.errors import ConfigError, DataError, DivergedError, Interrupted, tf_message
+from dlkit.errors import ConfigError, DivergedError, Interrupted
 from dlkit.training import run_dir as rd
 from dlkit.training.checkpoint import CheckpointStore, Restored
+from dlkit.training.fit_errors import callback_error, input_error
 
 if TYPE_CHECKING:
     from dlkit.training.callbacks import Diverged
@@ -332,7 +332,8 @@ class Runner:
         if isinstance(error, Diverged):
             return self._diverged(error)
         self._record_end("failed")
-        mapped = _input_error(error) or self._callback_error(error)
+        user = getattr(self, "user_callbacks", None) or []
+        mapped = input_error(error) or callback_error(error, user, self.s.loaded)
         return self._tagged(mapped if mapped is not None else error, "failed")
 
     def _interrupted(self, stop: StopRequested, started: float) -> BaseException:
@@ -411,27 +412,6 @@ class Runner:
             out["first_step_at"] = round(first.at, 3)
         return out
 
-    def _callback_error(self, error: BaseException) -> ConfigError | None:
-        """A ValueError/TypeError raised inside ``fit`` by one of the config's callbacks (e.g. EarlyStopping with
-        ``monitor`` Keras cannot rank in mode auto) as a ConfigError naming ``callbacks[i]``; None otherwise."""
-        user = getattr(self, "user_callbacks", None) or []
-        if not isinstance(error, (ValueError, TypeError)) or not user:
-            return None
-        index = None
-        trace = error.__traceback__
-        while trace is not None:
-            owner = trace.tb_frame.f_locals.get("self")
-            hit = next((i for i, c in enumerate(user) if c is owner), None)
-            index = hit if hit is not None else index
-            trace = trace.tb_next
-        if index is None:
-            return None
-        key: tuple[Any, ...] = ("callbacks", index)
-        if "monitor=" in str(error):
-            key += ("monitor",)
-        text = " ".join(str(error).split())
-        return ConfigError(problems=[self.s.loaded.problem(key, f"{type(user[index]).__name__} failed: {text}")])
-
     def _tagged(self, error: BaseException, status: str) -> BaseException:
         """Attach the run's :class:`TrainResult` (``error.result``) so ``--json`` can still print it."""
         with contextlib.suppress(Exception):  # an exception type without __dict__: nothing to attach
@@ -460,26 +440,6 @@ def process_start() -> float | None:
         return round(time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK")), 3)
     except (OSError, ValueError, IndexError):
         return None
-
-
-_INPUT_NODES = ("Iterator::", "IteratorGetNext", "MultiDeviceIteratorGetNextFromShard")
-
-
-def _input_error(error: BaseException) -> DataError | None:
-    """A TensorFlow error raised by the input pipeline inside ``fit`` (a truncated image, a corrupt record) as a
-    DataError with its readable line; None for anything else (errors in the model stay internal errors)."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None or not isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.DataLossError)):
-        return None
-    text = str(getattr(error, "message", None) or error)
-    if not isinstance(error, tf.errors.DataLossError) and not any(node in text for node in _INPUT_NODES):
-        return None
-    import re
-
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("[[", "<stack"))]
-    detail = next((ln for ln in reversed(lines) if "Iterator::" in ln), None)
-    detail = re.sub(r"^.*?Iterator::[\w:]+:\s*", "", detail) if detail is not None else tf_message(error)
-    return DataError(f"reading the training data failed during training: {detail[:300]}")
 
 
 def _is_schedule(optimizer: Any) -> bool:

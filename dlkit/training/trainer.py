@@ -28,7 +28,6 @@ from dlkit.errors import ConfigError, Interrupted, UsageError
 from dlkit.training import run_dir as rd
 from dlkit.training.frozen import FROZEN_SECTIONS, frozen_changes, load_run_config, resolved_config
 from dlkit.training.runner import Runner, Session, TrainResult, _now, _null, process_start
-from dlkit.training.runner import _input_error as _input_error  # re-exported: tests call trainer._input_error
 
 log = logging.getLogger("dlkit.training")
 

@@ -266,15 +266,16 @@ def test_input_pipeline_errors_map_to_data_errors_and_model_errors_do_not():
     import tensorflow as tf
 
     from dlkit.errors import DataError
+    from dlkit.training.fit_errors import input_error
 
     data = tf.data.Dataset.from_tensors(tf.constant(b"\x89PNG\r\n\x1a\nshort")).map(tf.io.decode_png)
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         next(iter(data))
-    mapped = trainer._input_error(caught.value)
+    mapped = input_error(caught.value)
     assert isinstance(mapped, DataError) and "Graph execution error" not in str(mapped)
-    assert isinstance(trainer._input_error(tf.errors.DataLossError(None, None, "truncated record at 12")), DataError)
-    assert trainer._input_error(tf.errors.InvalidArgumentError(None, None, "Matrix size-incompatible")) is None
-    assert trainer._input_error(ValueError("x")) is None
+    assert isinstance(input_error(tf.errors.DataLossError(None, None, "truncated record at 12")), DataError)
+    assert input_error(tf.errors.InvalidArgumentError(None, None, "Matrix size-incompatible")) is None
+    assert input_error(ValueError("x")) is None
 
 
 def test_process_start_is_before_now():
