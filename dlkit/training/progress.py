@@ -6,6 +6,7 @@ The CLI passes its stderr console in; the bar is updated at batch ends, which Ke
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import keras
@@ -35,53 +36,86 @@ def format_logs(logs: dict[str, Any]) -> str:
 class Progress(keras.callbacks.Callback):
     """Epoch progress on ``console`` (a rich Console); plain lines when it is not a terminal.
 
+    On a terminal the live bar appears once an epoch has run for ``delay`` seconds, as tqdm's ``delay`` does:
+    a shorter epoch would only flash it, and starting and stopping rich's live display costs a few milliseconds
+    of CPU per epoch, which is a real share of a 50 ms epoch. Every epoch ends with one plain line either way.
+
     Args:
         console: Where to draw (stderr).
         epochs: Total epochs.
         steps: Batches per epoch, or None when unknown.
+        delay: Seconds into an epoch before its bar appears. Defaults to 0.5.
     """
 
-    def __init__(self, console: Any, epochs: int, steps: int | None) -> None:
+    def __init__(self, console: Any, epochs: int, steps: int | None, delay: float = 0.5) -> None:
         super().__init__()
         self.console = console
         self.epochs = epochs
         self.steps = steps
+        self.delay = delay
         self.live = bool(getattr(console, "is_terminal", False))
         self._bar: Any = None
         self._task: Any = None
+        self._lock = threading.Lock()  # the timer thread starts the bar while fit's thread updates it
+        self._pending: int | None = None  # the epoch whose bar the timer will start
+        self._timer: threading.Timer | None = None
+        self._shown: tuple[int, str] = (0, "")  # batches done and the info text at the last update
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not self.live:
             return
+        self.close()
+        with self._lock:
+            self._pending, self._shown = epoch, (0, "")
+        self._timer = threading.Timer(self.delay, self._start_bar, args=(epoch,))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _start_bar(self, epoch: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self._bar = Progress_(
-            TextColumn(f"epoch {epoch + 1}/{self.epochs}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=self.console,
-            transient=True,
-            refresh_per_second=4,  # rich's default 10 Hz redraw thread competes with training on small CPUs
-        )
-        self._bar.start()
-        self._task = self._bar.add_task("train", total=self.steps, info="")
+        with self._lock:
+            if self._pending != epoch:  # that epoch already ended
+                return
+            self._pending = None
+            bar = Progress_(
+                TextColumn(f"epoch {epoch + 1}/{self.epochs}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=self.console,
+                transient=True,
+                refresh_per_second=4,  # rich's default 10 Hz redraw thread competes with training on small CPUs
+            )
+            bar.start()
+            done, info = self._shown
+            self._task = bar.add_task("train", total=self.steps, completed=done, info=info)
+            self._bar = bar  # last: whoever sees the bar sees its task
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._bar is not None:
-            loss = (logs or {}).get("loss")
-            info = f"loss {float(loss):.4g}" if loss is not None else ""
-            # Keras reports the last batch of a steps_per_execution group, which may overshoot a short last group.
-            done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
-            self._bar.update(self._task, completed=done, info=info)
+        if not self.live:
+            return
+        loss = (logs or {}).get("loss")
+        info = f"loss {float(loss):.4g}" if loss is not None else ""
+        # Keras reports the last batch of a steps_per_execution group, which may overshoot a short last group.
+        done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
+        with self._lock:
+            self._shown = (done, info)
+            if self._bar is not None:
+                self._bar.update(self._task, completed=done, info=info)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        with self._lock:
+            self._pending = None
+            bar, self._bar = self._bar, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if bar is not None:
+            bar.stop()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.close()
