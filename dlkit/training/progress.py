@@ -7,6 +7,7 @@ The CLI passes its stderr console in; the bar is updated at batch ends, which Ke
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import keras
@@ -60,13 +61,14 @@ class Progress(keras.callbacks.Callback):
         self._pending: int | None = None  # the epoch whose bar the timer will start
         self._timer: threading.Timer | None = None
         self._shown: tuple[int, str] = (0, "")  # batches done and the info text at the last update
+        self._began = 0.0  # time.monotonic() at the epoch's start (rich's clock)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not self.live:
             return
         self.close()
         with self._lock:
-            self._pending, self._shown = epoch, (0, "")
+            self._pending, self._shown, self._began = epoch, (0, ""), time.monotonic()
         self._timer = threading.Timer(self.delay, self._start_bar, args=(epoch,))
         self._timer.daemon = True
         self._timer.start()
@@ -93,6 +95,8 @@ class Progress(keras.callbacks.Callback):
             bar.start()
             done, info = self._shown
             self._task = bar.add_task("train", total=self.steps, completed=done, info=info)
+            task = bar.tasks[-1]  # its elapsed time counts from the epoch's start, not the bar's
+            task.start_time = task.start_time - (time.monotonic() - self._began)
             self._bar = bar  # last: whoever sees the bar sees its task
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:

@@ -38,6 +38,7 @@ def test_live_bar_on_a_terminal_ends_with_the_epoch_line():
     progress.on_train_batch_end(11, {"loss": 0.5})  # a last group past the end is clamped
     _wait_for_bar(progress)
     assert progress._bar.tasks[0].completed == 10  # the bar starts where the epoch already is
+    assert progress._bar.tasks[0].elapsed >= 0.05  # and counts its time from the epoch's start
     progress.on_train_batch_end(3, {"loss": 0.25})
     assert progress._bar.tasks[0].completed == 4 and progress._bar.tasks[0].fields["info"] == "loss 0.25"
     progress.on_epoch_end(1, LOGS)
