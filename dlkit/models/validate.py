@@ -239,7 +239,7 @@ def _metric_names(item: Any) -> list[str]:
     """The names one ``metrics`` entry may be logged under (the config's spelling, Keras' snake_case, the class's
     default ``name``): a superset, so a monitor that matches none of them is certainly not this metric."""
     if isinstance(item, str):
-        return [item, _snake(item)]
+        return [item, _snake(item)] + [n for n in (_default_metric_name({"type": item}),) if n]
     if not isinstance(item, dict):
         return []
     names = [v for v in (item.get("name"), item.get("type")) if isinstance(v, str)]

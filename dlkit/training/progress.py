@@ -6,11 +6,15 @@ The CLI passes its stderr console in; the bar is updated at batch ends, which Ke
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 from typing import Any
 
 import keras
+
+log = logging.getLogger("dlkit.training")
 
 _SKIP = {"grad_norm_max", "time"}
 
@@ -61,14 +65,15 @@ class Progress(keras.callbacks.Callback):
         self._pending: int | None = None  # the epoch whose bar the timer will start
         self._timer: threading.Timer | None = None
         self._shown: tuple[int, str] = (0, "")  # batches done and the info text at the last update
-        self._began = 0.0  # time.monotonic() at the epoch's start (rich's clock)
+        self._clock = getattr(console, "get_time", time.monotonic)  # rich's clock, which its tasks use
+        self._began = 0.0  # the epoch's start on that clock
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if not self.live:
             return
         self.close()
         with self._lock:
-            self._pending, self._shown, self._began = epoch, (0, ""), time.monotonic()
+            self._pending, self._shown, self._began = epoch, (0, ""), self._clock()
         self._timer = threading.Timer(self.delay, self._start_bar, args=(epoch,))
         self._timer.daemon = True
         self._timer.start()
@@ -92,11 +97,17 @@ class Progress(keras.callbacks.Callback):
                 transient=True,
                 refresh_per_second=4,  # rich's default 10 Hz redraw thread competes with training on small CPUs
             )
-            bar.start()
             done, info = self._shown
-            self._task = bar.add_task("train", total=self.steps, completed=done, info=info)
-            task = bar.tasks[-1]  # its elapsed time counts from the epoch's start, not the bar's
-            task.start_time = task.start_time - (time.monotonic() - self._began)
+            try:
+                task = bar.add_task("train", total=self.steps, completed=done, info=info)
+                bar.tasks[-1].start_time = self._began  # elapsed counts from the epoch's start, not the bar's
+                bar.start()  # after the task is complete, so the first frame already shows it
+            except Exception:  # a display that cannot draw (a closed terminal) must not disturb training
+                log.debug("progress bar not shown", exc_info=True)
+                with contextlib.suppress(Exception):
+                    bar.stop()
+                return
+            self._task = task
             self._bar = bar  # last: whoever sees the bar sees its task
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:

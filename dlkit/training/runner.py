@@ -171,7 +171,9 @@ class Runner:
         kwargs = dict(epochs=s.cfg.training.epochs, initial_epoch=initial_epoch, callbacks=callbacks)
         import keras
 
-        # Keras' filtered tracebacks drop its own frames, the callbacks' among them: _callback_error needs them.
+        # Keras' filtered tracebacks drop its own frames, the callbacks' among them, which
+        # fit_errors.callback_error looks for; the setting is restored once fit returns or raises.
+        filtering = keras.config.is_traceback_filtering_enabled()
         keras.config.disable_traceback_filtering()
         try:
             if needs_custom_loop(s.strategy):
@@ -196,6 +198,8 @@ class Runner:
                     **kwargs,
                 )
         finally:
+            if filtering:
+                keras.config.enable_traceback_filtering()
             if progress is not None:
                 progress.close()
         return history

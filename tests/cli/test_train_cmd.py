@@ -260,6 +260,9 @@ def test_a_callback_keras_refuses_during_fit_is_a_config_error_and_json_still_pr
     assert result.exit_code == 2, result.stderr
     assert "callbacks[0]: EarlyStopping failed: " in result.stderr
     assert "internal error" not in result.stderr
+    import keras
+
+    assert keras.config.is_traceback_filtering_enabled()  # off only while fit ran
     out = json.loads(result.stdout)
     assert out["status"] == "failed" and out["run_dir"] == str(runs / "tiny" / "001")
     assert json.loads((runs / "tiny" / "001" / "run.json").read_text())["status"] == "failed"

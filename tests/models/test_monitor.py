@@ -125,6 +125,14 @@ def test_a_metric_class_default_name_is_a_logged_name(runner, write_config, metr
     assert result.exit_code == 0, result.stderr
 
 
+@pytest.mark.parametrize(("metric", "monitor"), [("FBetaScore", "fbeta_score"), ("LogCoshError", "val_logcosh")])
+def test_a_bare_metric_class_default_name_is_a_logged_name(runner, write_config, metric: str, monitor: str) -> None:
+    # `metrics: [LogCoshError]` logs `logcosh` just as `{type: LogCoshError}` does
+    text = CONFIG.replace("{type: SparseTopKCategoricalAccuracy, k: 2}", metric)
+    result = runner.invoke(cli, ["config", "check", str(write_config(text.replace("MONITOR", monitor)))])
+    assert result.exit_code == 0, result.stderr
+
+
 def test_train_refuses_an_unrankable_monitor_before_writing_the_run_folder(runner, write_config, tmp_path) -> None:
     path = write_config(CONFIG.replace("MONITOR", "my_log") + "training: {epochs: 1}\n")
     runs = tmp_path / "runs"

@@ -302,10 +302,12 @@ def test_display_cost_times_the_bar_itself_against_the_measured_epoch(bench, tmp
     runner.pair_runs["progress"] = {"terminal": [measured], "file": [measured]}
     runner.results["progress"] = bench.summarize_pairs([measured], [measured], names=("terminal", "file"))
     runner.results["progress"]["note"] = "n"
-    runner._display_cost(samples=10)  # epochs of 10 / 200 = 0.05 s and 10 / 100 = 0.1 CPU-s
+    runner._display_cost(samples=120)  # epochs of 120 / 200 = 0.6 s (the bar appears at 0.5 s), 1.2 CPU-s
     display = runner.results["progress"]["display"]
-    assert display["updates_per_epoch"] == 3 and display["epoch_s"] == pytest.approx(0.05)
+    assert display["updates_per_epoch"] == 3 and display["epoch_s"] == pytest.approx(0.6)
+    assert display["bar_drawn"] and "━" in (tmp_path / "progress-terminal.log").read_text(encoding="utf-8")
     assert display["terminal_cpu_s"] > display["file_cpu_s"] > 0  # the live bar redraws; the file gets one line
-    assert display["of_epoch_cpu"] == pytest.approx(display["display_cpu_s"] / 0.1)
+    assert display["of_epoch_cpu"] == pytest.approx(display["display_cpu_s"] / 1.2)
     text = bench.render_markdown(_report(bench, "now", "python scripts/bench.py", runner.results))
-    assert "The bar's own work, timed directly" in text and "3 update(s) over a 0.05 s epoch" in text
+    assert "The bar's own work, timed directly" in text and "3 update(s) over a 0.60 s epoch" in text
+    assert "never did here" not in text

@@ -55,3 +55,24 @@ def test_an_epoch_shorter_than_the_delay_draws_no_bar_only_its_line():
     time.sleep(0.3)  # past the delay: the cancelled timer must not start a bar after the epoch ended
     assert progress._bar is None
     assert "━" not in out.getvalue() and "epoch 1/1  loss 0.1235" in out.getvalue()
+
+
+class _ClosedTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+
+def test_a_terminal_the_bar_cannot_draw_on_does_not_disturb_training(monkeypatch):
+    import threading
+
+    hooked = []
+    monkeypatch.setattr(threading, "excepthook", hooked.append)  # what an error in the timer thread would reach
+    progress = Progress(Console(file=_ClosedTerminal(), force_terminal=True), epochs=1, steps=10, delay=0.01)
+    progress.on_epoch_begin(0)
+    time.sleep(0.2)
+    progress.on_train_batch_end(9, {"loss": 0.5})
+    progress.close()
+    assert hooked == [] and progress._bar is None and progress._timer is None
