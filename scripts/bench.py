@@ -600,12 +600,9 @@ class Bench:
             return
         steps, spe = files[0].extra["steps_per_epoch"], files[0].extra["steps_per_execution"]
         epoch_s = samples / file_side["samples_per_second"]
-        out = self.work / "progress.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "progress", "--work-dir", str(self.work)]
-        cmd += ["--worker-args", json.dumps({"epoch_s": epoch_s, "steps": steps, "spe": spe, "quick": self.quick})]
-        run = self._record(run_process("progress-worker", cmd, self._log("progress"), cwd=self.work))
-        if run.ok and out.exists():
-            display = json.loads(out.read_text(encoding="utf-8"))
+        spec = {"epoch_s": epoch_s, "steps": steps, "spe": spe, "quick": self.quick}
+        display = self._worker("progress", "--worker-args", json.dumps(spec))
+        if display is not None:
             display["epoch_cpu_s"] = samples / file_side["samples_per_cpu_second"]
             display["of_epoch_cpu"] = display["display_cpu_s"] / display["epoch_cpu_s"]
             display["of_epoch_wall"] = display["display_cpu_s"] / epoch_s
@@ -664,12 +661,17 @@ class Bench:
 
     def latency(self) -> None:
         self.say("latency: per-sample latency of the seed CNN (predict, predict_on_batch, tf.function, TFLite)")
-        out = self.work / "latency.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "latency", "--work-dir", str(self.work)]
-        cmd += ["--quick"] if self.quick else []
-        run = self._record(run_process("latency-worker", cmd, self._log("latency"), cwd=self.work))
-        if run.ok and out.exists():
-            self.results["latency"] = json.loads(out.read_text(encoding="utf-8"))
+        latency = self._worker("latency", *(["--quick"] if self.quick else []))
+        if latency is not None:
+            self.results["latency"] = latency
+
+    def _worker(self, name: str, *args: str) -> dict[str, Any] | None:
+        """Run ``bench.py --worker NAME`` in its own process (it imports TensorFlow) and read the ``NAME.json``
+        it writes into the work folder; None when it failed (recorded in the failures)."""
+        out = self.work / f"{name}.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--work-dir", str(self.work), *args]
+        run = self._record(run_process(f"{name}-worker", cmd, self._log(name), cwd=self.work))
+        return json.loads(out.read_text(encoding="utf-8")) if run.ok and out.exists() else None
 
 
 def summarize_pairs(

@@ -280,30 +280,19 @@ def _check_monitors(raw: dict[str, Any], where: Where | None) -> list[Problem]:
         if monitor in names:
             ranker = _ranker(item)
             why = _no_direction(raw, monitor) if ranker else None
-            if ranker and why:
-                message = f"{ranker} cannot tell whether '{monitor}' should be minimized or maximized: {why}"
-                hint = "Set `mode: min` or `mode: max` on this callback."
-                problems.append(Problem(file=file, line=line, path=dotted(path), message=message, hint=hint))
-            continue
-        near = did_you_mean(monitor, names)
-        if near and near != monitor:
-            message = f"'{monitor}' is not logged during training (logged: {', '.join(shown)})"
-            problems.append(Problem(file=file, line=line, path=dotted(path), message=message, suggestion=near))
-            continue
-        ranker = _unrankable(raw, item)
-        if ranker:
-            problems.append(
-                Problem(
-                    file=file,
-                    line=line,
-                    path=dotted(path),
-                    message=(
-                        f"{ranker} cannot tell whether '{monitor}' should be minimized or maximized: it is not "
-                        f"the loss or a metric of this config (logged: {', '.join(shown)})"
-                    ),
-                    hint="Monitor one of those or, if something else logs it, set `mode: min` or `mode: max`.",
-                )
-            )
+            hint = "Set `mode: min` or `mode: max` on this callback."
+        else:
+            near = did_you_mean(monitor, names)
+            if near and near != monitor:
+                message = f"'{monitor}' is not logged during training (logged: {', '.join(shown)})"
+                problems.append(Problem(file=file, line=line, path=dotted(path), message=message, suggestion=near))
+                continue
+            ranker = _unrankable(raw, item)
+            why = f"it is not the loss or a metric of this config (logged: {', '.join(shown)})"
+            hint = "Monitor one of those or, if something else logs it, set `mode: min` or `mode: max`."
+        if ranker and why:
+            message = f"{ranker} cannot tell whether '{monitor}' should be minimized or maximized: {why}"
+            problems.append(Problem(file=file, line=line, path=dotted(path), message=message, hint=hint))
     return problems
 
 
